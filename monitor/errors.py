@@ -1,0 +1,83 @@
+"""The one error tree of monitor.
+
+    MonitorError                      root: every expected problem a user may meet
+    ├── ConfigError                   bad settings or feed list: names the file and the key
+    ├── FetchError                    one fetch attempt failed; carries its ErrorClass
+    │   ├── BlockedAddressError       SSRF guard: the host resolves to a forbidden address
+    │   ├── BodyTooLargeError         the body (after decompression) passed the cap
+    │   ├── DeadlineExceededError     the whole fetch took longer than its deadline
+    │   ├── TooManyRedirectsError     the redirect chain is longer than allowed
+    │   └── HTTPStatusError           a non-2xx/304 answer from the server
+    ├── ParseError                    a body could not be turned into a feed (not a feed, timeout)
+    └── StorageError                  the database is missing, unmigrated or unreachable
+
+Anything else is a bug: it is logged with context and re-raised.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorClass(enum.StrEnum):
+    """How a failed fetch should be retried, decided once per error."""
+
+    PERMANENT = "permanent"
+    TRANSIENT = "transient"
+    RATE_LIMITED = "rate_limited"
+
+
+class MonitorError(Exception):
+    """Root of every expected error."""
+
+
+class ConfigError(MonitorError):
+    """A setting or the feed list is wrong; the message names the file and the key."""
+
+
+class StorageError(MonitorError):
+    """The database cannot be used as it is."""
+
+
+class ParseError(MonitorError):
+    """A body could not be parsed into a feed."""
+
+    error_class = ErrorClass.PERMANENT
+
+
+class FetchError(MonitorError):
+    """One fetch attempt failed."""
+
+    error_class: ErrorClass = ErrorClass.TRANSIENT
+
+
+class BlockedAddressError(FetchError):
+    """The URL's host resolves to an address the SSRF guard refuses."""
+
+    error_class = ErrorClass.PERMANENT
+
+
+class BodyTooLargeError(FetchError):
+    """The decompressed body is larger than the configured cap."""
+
+    error_class = ErrorClass.PERMANENT
+
+
+class DeadlineExceededError(FetchError):
+    """The fetch as a whole took longer than its deadline."""
+
+
+class TooManyRedirectsError(FetchError):
+    """The redirect chain is longer than the configured limit."""
+
+    error_class = ErrorClass.PERMANENT
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with an error status."""
+
+    def __init__(self, status: int, error_class: ErrorClass, retry_after_s: float | None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.error_class = error_class
+        self.retry_after_s = retry_after_s

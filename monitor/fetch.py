@@ -1,0 +1,264 @@
+"""HTTP edge: fetch one feed with conditional GET, limits and the SSRF guard."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpcore
+import httpx
+
+from monitor.config import NetworkSettings
+from monitor.errors import (
+    BodyTooLargeError,
+    DeadlineExceededError,
+    ErrorClass,
+    FetchError,
+    HTTPStatusError,
+    MonitorError,
+    TooManyRedirectsError,
+)
+from monitor.netguard import AddressPolicy, GuardedNetworkBackend, Resolver
+from monitor.values import FetchedBody, FetchFailure
+
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml, application/feed+json, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+TRANSIENT_STATUSES = frozenset({408, 425, 500, 502, 503, 504, 507, 520, 521, 522, 523, 524})
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """The cache validators sent back for a conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def open_client(settings: NetworkSettings, resolver: Resolver | None = None) -> httpx.AsyncClient:
+    """An HTTP client whose every connection passes the SSRF guard."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    # httpx has no public hook for the network backend; swap the pool it built for one that has.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=settings.max_concurrency * 2,
+        max_keepalive_connections=settings.max_concurrency,
+        network_backend=GuardedNetworkBackend(
+            AddressPolicy(tuple(settings.allow_cidrs)), resolver=resolver
+        ),
+    )
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout_s,
+        read=settings.read_timeout_s,
+        write=settings.read_timeout_s,
+        pool=settings.total_deadline_s,
+    )
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+        headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
+    )
+
+
+class HostLimiter:
+    """At most N requests in flight per host name."""
+
+    def __init__(self, per_host: int) -> None:
+        self.per_host = per_host
+        self.semaphores: dict[str, asyncio.Semaphore] = {}
+
+    @asynccontextmanager
+    async def hold(self, url: str) -> AsyncIterator[None]:
+        host = httpx.URL(url).host
+        semaphore = self.semaphores.setdefault(host, asyncio.Semaphore(self.per_host))
+        async with semaphore:
+            yield
+
+
+async def fetch_feed(
+    client: httpx.AsyncClient, url: str, validators: Validators, settings: NetworkSettings
+) -> FetchedBody:
+    """GET a feed, following redirects by hand; raise a FetchError subclass on failure."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(settings.total_deadline_s):
+            return await follow_redirects(client, url, validators, settings, started)
+    except TimeoutError:
+        raise DeadlineExceededError(
+            f"no complete answer within {settings.total_deadline_s:g} s"
+        ) from None
+    except httpx.TimeoutException as exc:
+        raise FetchError(f"timed out: {type(exc).__name__}") from None
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise FetchError(f"bad URL: {exc}", ) from None
+    except httpx.HTTPError as exc:
+        raise FetchError(f"{type(exc).__name__}: {exc}") from None
+
+
+async def follow_redirects(
+    client: httpx.AsyncClient,
+    url: str,
+    validators: Validators,
+    settings: NetworkSettings,
+    started: float,
+) -> FetchedBody:
+    current = require_http_url(url)
+    for _hop in range(settings.max_redirects + 1):
+        request = client.build_request("GET", current, headers=request_headers(validators))
+        response = await client.send(request, stream=True)
+        try:
+            if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
+                current = require_http_url(str(response.url.join(response.headers["location"])))
+                continue
+            return await read_response(response, settings, started)
+        finally:
+            await response.aclose()
+    raise TooManyRedirectsError(f"more than {settings.max_redirects} redirects")
+
+
+def require_http_url(url: str) -> str:
+    scheme = httpx.URL(url).scheme
+    if scheme not in ("http", "https"):
+        raise UnsupportedSchemeError(f"unsupported URL scheme {scheme!r}")
+    return url
+
+
+class UnsupportedSchemeError(FetchError):
+    error_class = ErrorClass.PERMANENT
+
+
+def request_headers(validators: Validators) -> dict[str, str]:
+    headers = {"Accept-Encoding": "gzip, deflate"}
+    if validators.etag:
+        headers["If-None-Match"] = validators.etag
+    if validators.last_modified:
+        headers["If-Modified-Since"] = validators.last_modified
+    return headers
+
+
+async def read_response(
+    response: httpx.Response, settings: NetworkSettings, started: float
+) -> FetchedBody:
+    status = response.status_code
+    if status != 304 and not 200 <= status < 300:
+        raise status_error(status, response.headers.get("retry-after"))
+    body, wire_bytes = b"", 0
+    if status != 304:
+        body, wire_bytes = await read_capped_body(response, settings.max_body_bytes)
+    return FetchedBody(
+        final_url=str(response.url),
+        status=status,
+        headers={key.lower(): value for key, value in response.headers.items()},
+        body=body,
+        wire_bytes=wire_bytes,
+        duration_s=time.monotonic() - started,
+    )
+
+
+def status_error(status: int, retry_after: str | None) -> HTTPStatusError:
+    """Classify an HTTP error status once: rate-limited, transient or permanent."""
+    delay = parse_retry_after(retry_after, datetime.now(UTC)) if retry_after else None
+    if status == 429 or (status == 503 and delay is not None):
+        return HTTPStatusError(status, ErrorClass.RATE_LIMITED, delay)
+    if status in TRANSIENT_STATUSES or status >= 500:
+        return HTTPStatusError(status, ErrorClass.TRANSIENT, delay)
+    return HTTPStatusError(status, ErrorClass.PERMANENT, None)
+
+
+def parse_retry_after(value: str, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After value (delta-seconds or an HTTP date)."""
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+async def read_capped_body(response: httpx.Response, max_bytes: int) -> tuple[bytes, int]:
+    """Read the raw stream and decompress it chunk by chunk, never holding more than the cap."""
+    decoder = BodyDecoder(response.headers.get("content-encoding", ""), max_bytes)
+    wire_bytes = 0
+    async for chunk in response.aiter_raw():
+        wire_bytes += len(chunk)
+        decoder.feed(chunk)
+    return decoder.finish(), wire_bytes
+
+
+class BodyDecoder:
+    """Incremental gzip/deflate/identity decoding with a cap on the decoded size."""
+
+    def __init__(self, content_encoding: str, max_bytes: int) -> None:
+        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+        codings = [c for c in codings if c != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise FetchError(f"unsupported Content-Encoding {content_encoding!r}")
+        self.coding = codings[0] if codings else None
+        self.max_bytes = max_bytes
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.inflater: zlib._Decompress | None = self.new_inflater() if self.coding else None
+        self.started = False
+
+    def new_inflater(self) -> zlib._Decompress:
+        # 47 = 32 + 15: accept a gzip or zlib header; raw deflate is tried if that fails.
+        return zlib.decompressobj(47)
+
+    def feed(self, chunk: bytes) -> None:
+        if self.inflater is None:
+            self.keep(chunk)
+            return
+        data = chunk
+        while data:
+            try:
+                out = self.inflater.decompress(data, self.max_bytes - self.size + 1)
+            except zlib.error:
+                if self.started or self.coding == "gzip":
+                    raise FetchError("corrupt compressed body") from None
+                self.inflater = zlib.decompressobj(-15)
+                self.started = True
+                continue
+            self.started = True
+            self.keep(out)
+            data = self.inflater.unconsumed_tail
+            if self.inflater.eof and self.inflater.unused_data:
+                data = self.inflater.unused_data
+                self.inflater = self.new_inflater()
+
+    def keep(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            raise BodyTooLargeError(f"body larger than {self.max_bytes} bytes")
+        if data:
+            self.parts.append(data)
+
+    def finish(self) -> bytes:
+        if self.inflater is not None:
+            self.keep(self.inflater.flush())
+        return b"".join(self.parts)
+
+
+def describe_failure(exc: MonitorError, duration_s: float) -> FetchFailure:
+    """The one place a failed attempt becomes a classified, storable record."""
+    return FetchFailure(
+        error_class=getattr(exc, "error_class", ErrorClass.TRANSIENT),
+        error_type=type(exc).__name__,
+        message=str(exc) or type(exc).__name__,
+        http_status=exc.status if isinstance(exc, HTTPStatusError) else None,
+        retry_after_s=exc.retry_after_s if isinstance(exc, HTTPStatusError) else None,
+        duration_s=duration_s,
+    )

@@ -1,0 +1,235 @@
+"""One ingestion cycle: due feeds → fetch (concurrently) → parse (worker processes) → store.
+
+An error in one feed is recorded against that feed and never stops the cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import Settings
+from monitor.errors import MonitorError
+from monitor.feedlist import load_feed_file
+from monitor.fetch import HostLimiter, Validators, describe_failure, fetch_feed, open_client
+from monitor.netguard import Resolver
+from monitor.parse import ParserPool, explain_parse_failure
+from monitor.schedule import OUTCOME_ERROR, plan_after_failure, plan_after_success
+from monitor.storage.articles import insert_articles
+from monitor.storage.feeds import add_feeds, count_feeds, record_fetch, select_due_feeds
+from monitor.values import (
+    CycleSummary,
+    FeedCycleResult,
+    FeedRecord,
+    FeedStateUpdate,
+    FetchedBody,
+    FetchLogEntry,
+    InsertResult,
+    ParsedFeed,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+ProgressCallback = Callable[[FeedCycleResult, int, int], None]  # result, done, total
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Ingestor:
+    """The long-lived parts of ingestion, opened once at start-up."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    client: httpx.AsyncClient
+    parsers: ParserPool
+    clock: Callable[[], datetime] = utc_now
+    rng: random.Random = field(default_factory=random.Random)
+    # One writer thread: SQLite allows one writer anyway, and it keeps the loop free.
+    db_thread: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "db"))
+
+    async def in_db_thread(self, function: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.db_thread, function)
+
+    async def run_cycle(
+        self, only_url: str | None = None, on_progress: ProgressCallback | None = None
+    ) -> CycleSummary:
+        started = time.monotonic()
+        due = await self.in_db_thread(lambda: self.due_feeds(only_url))
+        limiter = HostLimiter(self.settings.network.per_host_concurrency)
+        slots = asyncio.Semaphore(self.settings.network.max_concurrency)
+        results: list[FeedCycleResult] = []
+        for next_done in asyncio.as_completed([self.ingest_feed(f, limiter, slots) for f in due]):
+            result = await next_done
+            results.append(result)
+            if on_progress:
+                on_progress(result, len(results), len(due))
+        return summarise(results, time.monotonic() - started)
+
+    def due_feeds(self, only_url: str | None) -> list[FeedRecord]:
+        with self.sessions.begin() as session:
+            return select_due_feeds(session, self.clock(), only_url)
+
+    async def ingest_feed(
+        self, feed: FeedRecord, limiter: HostLimiter, slots: asyncio.Semaphore
+    ) -> FeedCycleResult:
+        started_at, started = self.clock(), time.monotonic()
+        fetched: FetchedBody | None = None
+        try:
+            async with slots, limiter.hold(feed.url):
+                fetched = await fetch_feed(
+                    self.client,
+                    feed.url,
+                    Validators(feed.etag, feed.last_modified),
+                    self.settings.network,
+                )
+            parsed = None if fetched.is_not_modified else await self.parse(feed, fetched)
+        except Exception as exc:
+            if not isinstance(exc, MonitorError):
+                log.exception("unexpected error while ingesting %s", feed.url)
+            return await self.record_failure(feed, exc, fetched, started_at, started)
+        return await self.in_db_thread(lambda: self.store(feed, fetched, parsed, started_at))
+
+    async def parse(self, feed: FeedRecord, fetched: FetchedBody) -> ParsedFeed:
+        options = self.parsers.options(self.clock(), feed.language)
+        try:
+            return await self.parsers.parse(fetched.body, fetched.headers, fetched.final_url, options)
+        except Exception as exc:
+            raise explain_parse_failure(exc, self.settings.parse.time_budget_s) from None
+
+    def store(
+        self,
+        feed: FeedRecord,
+        fetched: FetchedBody,
+        parsed: ParsedFeed | None,
+        started_at: datetime,
+    ) -> FeedCycleResult:
+        state = plan_after_success(feed, fetched.headers, fetched.is_not_modified, self.clock())
+        entries = parsed.entries if parsed else ()
+        with self.sessions.begin() as session:
+            inserted = insert_articles(session, feed.id, entries, self.clock())
+            record_fetch(
+                session,
+                feed.id,
+                state,
+                attempt_log(state, started_at, fetched, len(entries), inserted),
+                title=parsed.title if parsed else None,
+            )
+        return FeedCycleResult(
+            url=feed.url,
+            outcome=state.outcome,
+            new_articles=len(inserted.new_article_ids),
+            duplicates=inserted.duplicates,
+            dropped=len(parsed.dropped) if parsed else 0,
+        )
+
+    async def record_failure(
+        self,
+        feed: FeedRecord,
+        exc: Exception,
+        fetched: FetchedBody | None,
+        started_at: datetime,
+        started: float,
+    ) -> FeedCycleResult:
+        if not isinstance(exc, MonitorError):
+            exc = MonitorError(f"internal error: {type(exc).__name__}: {exc}")
+        failure = describe_failure(exc, time.monotonic() - started)
+        state = plan_after_failure(
+            feed, failure, self.clock(), self.settings.fetch, self.rng.random()
+        )
+        entry = FetchLogEntry(
+            started_at=started_at,
+            outcome=OUTCOME_ERROR,
+            http_status=failure.http_status or (fetched.status if fetched else None),
+            bytes=fetched.wire_bytes if fetched else 0,
+            duration_ms=int(failure.duration_s * 1000),
+            error_class=failure.error_class.value,
+            error=f"{failure.error_type}: {failure.message}",
+        )
+
+        def write() -> None:
+            with self.sessions.begin() as session:
+                record_fetch(session, feed.id, state, entry)
+
+        await self.in_db_thread(write)
+        log.info(
+            "feed failed",
+            extra={"feed": feed.url, "error_class": failure.error_class.value,
+                   "error": failure.message, "disabled": not state.enabled},
+        )
+        return FeedCycleResult(url=feed.url, outcome=OUTCOME_ERROR, error=failure.message)
+
+    def close(self) -> None:
+        self.db_thread.shutdown(wait=True)
+
+
+def attempt_log(
+    state: FeedStateUpdate,
+    started_at: datetime,
+    fetched: FetchedBody,
+    entries_seen: int,
+    inserted: InsertResult,
+) -> FetchLogEntry:
+    return FetchLogEntry(
+        started_at=started_at,
+        outcome=state.outcome,
+        http_status=fetched.status,
+        bytes=fetched.wire_bytes,
+        duration_ms=int(fetched.duration_s * 1000),
+        error_class=None,
+        error=None,
+        entries_seen=entries_seen,
+        new_articles=len(inserted.new_article_ids),
+    )
+
+
+def summarise(results: list[FeedCycleResult], duration_s: float) -> CycleSummary:
+    return CycleSummary(
+        feeds_due=len(results),
+        feeds_ok=sum(r.outcome == "ok" for r in results),
+        feeds_not_modified=sum(r.outcome == "not_modified" for r in results),
+        feeds_failed=sum(r.outcome == OUTCOME_ERROR for r in results),
+        new_articles=sum(r.new_articles for r in results),
+        duplicates=sum(r.duplicates for r in results),
+        entries_dropped=sum(r.dropped for r in results),
+        duration_s=duration_s,
+        failures=tuple(sorted((r for r in results if r.error), key=lambda r: r.url)),
+    )
+
+
+@asynccontextmanager
+async def open_ingestor(
+    settings: Settings, sessions: sessionmaker[Session], resolver: Resolver | None = None
+) -> AsyncIterator[Ingestor]:
+    """Open the HTTP client and the parser processes for as long as the caller needs them."""
+    with ParserPool(settings.parse) as parsers:
+        async with open_client(settings.network, resolver) as client:
+            ingestor = Ingestor(settings, sessions, client, parsers)
+            try:
+                yield ingestor
+            finally:
+                ingestor.close()
+
+
+def add_default_feeds_if_empty(
+    sessions: sessionmaker[Session], settings: Settings, now: datetime
+) -> int:
+    """A fresh database gets the feeds of `[feeds] file`; later edits go through `monitor feeds`."""
+    with sessions.begin() as session:
+        if count_feeds(session):
+            return 0
+        specs = load_feed_file(settings.feeds.file)
+        return len(add_feeds(session, specs, settings.fetch.default_poll_interval_s, now))

@@ -1,0 +1,133 @@
+"""SSRF guard: refuse connections to loopback, private, link-local, multicast, reserved and
+unspecified addresses unless a configured CIDR allows them.
+
+The check runs where the socket is opened (a wrapped httpcore network backend), after name
+resolution, so it covers every redirect hop, every address a name resolves to, and odd spellings
+such as `0x7f000001` or `::ffff:127.0.0.1`. The connection goes to the checked address itself, so a
+second DNS answer cannot swap it for another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpcore
+
+from monitor.errors import BlockedAddressError, FetchError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class AddressPolicy:
+    """Which resolved addresses a connection may go to."""
+
+    allow_cidrs: tuple[IPNetwork, ...] = ()
+
+    def is_allowed(self, address: IPAddress) -> bool:
+        plain = unmap_ipv4(address)
+        if any(plain in network for network in self.allow_cidrs):
+            return True
+        return is_public_unicast(plain)
+
+
+def unmap_ipv4(address: IPAddress) -> IPAddress:
+    """`::ffff:127.0.0.1` and friends are judged as the IPv4 address they carry."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address.sixtofour is not None and address.sixtofour.is_private:
+            return address.sixtofour
+    return address
+
+
+def is_public_unicast(address: IPAddress) -> bool:
+    return address.is_global and not (
+        address.is_multicast
+        or address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+class Resolver(Protocol):
+    async def resolve(self, host: str, port: int) -> Sequence[str]:
+        """Every address the host name resolves to, as text."""
+        ...
+
+
+class SystemResolver:
+    """getaddrinfo on the event loop's executor (the C library's rules, `0x7f000001` included)."""
+
+    async def resolve(self, host: str, port: int) -> Sequence[str]:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise FetchError(f"cannot resolve {host}: {exc.strerror}") from None
+        return [str(info[4][0]) for info in infos]
+
+
+class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
+    """An httpcore backend that vets every address before it connects."""
+
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        resolver: Resolver | None = None,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        self.policy = policy
+        self.resolver = resolver or SystemResolver()
+        self.inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await self.resolver.resolve(host, port)
+        allowed = choose_allowed_address(host, addresses, self.policy)
+        return await self.inner.connect_tcp(
+            allowed, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise BlockedAddressError("unix sockets are not allowed")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def choose_allowed_address(host: str, addresses: Sequence[str], policy: AddressPolicy) -> str:
+    """The first resolved address; refuse the host if any of its addresses is forbidden.
+
+    Refusing on any forbidden answer (not only the first) stops a name that resolves to both a
+    public and an internal address from being used to reach the internal one.
+    """
+    if not addresses:
+        raise FetchError(f"{host} resolved to no address")
+    for text in addresses:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        if not policy.is_allowed(address):
+            raise BlockedAddressError(
+                f"{host} resolves to {address}, a non-public address "
+                "(allow it with [network] allow_cidrs)"
+            )
+    return addresses[0]

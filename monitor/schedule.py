@@ -1,0 +1,80 @@
+"""Pure decisions about a feed's next poll after an attempt: no clock, no I/O, no randomness
+of its own (`now` and `jitter` are parameters)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from monitor.config import FetchSettings
+from monitor.errors import ErrorClass
+from monitor.values import FeedRecord, FeedStateUpdate, FetchFailure
+
+OUTCOME_OK = "ok"
+OUTCOME_NOT_MODIFIED = "not_modified"
+OUTCOME_ERROR = "error"
+
+
+def plan_after_success(
+    feed: FeedRecord, headers: Mapping[str, str], not_modified: bool, now: datetime
+) -> FeedStateUpdate:
+    """A 200 stores the validators it carries; a 304 keeps the old ones unless it sends new."""
+    etag = headers.get("etag")
+    last_modified = headers.get("last-modified")
+    if not_modified:
+        etag = etag or feed.etag
+        last_modified = last_modified or feed.last_modified
+    return FeedStateUpdate(
+        outcome=OUTCOME_NOT_MODIFIED if not_modified else OUTCOME_OK,
+        next_poll_at=now + timedelta(seconds=feed.poll_interval_s),
+        consecutive_failures=0,
+        permanent_failures=0,
+        etag=etag,
+        last_modified=last_modified,
+        enabled=True,
+        disabled_reason=None,
+        last_http_status=304 if not_modified else 200,
+        last_error=None,
+        last_error_class=None,
+    )
+
+
+def plan_after_failure(
+    feed: FeedRecord,
+    failure: FetchFailure,
+    now: datetime,
+    settings: FetchSettings,
+    jitter: float,
+) -> FeedStateUpdate:
+    """Back off exponentially (with `jitter` in [0, 1)), honour Retry-After, and disable a feed
+    after too many consecutive permanent failures."""
+    failures = feed.consecutive_failures + 1
+    permanent = feed.permanent_failures + 1 if failure.error_class is ErrorClass.PERMANENT else 0
+    disabled = permanent >= settings.disable_after_permanent_failures
+    return FeedStateUpdate(
+        outcome=OUTCOME_ERROR,
+        next_poll_at=now + timedelta(seconds=retry_delay_s(feed, failure, failures, settings, jitter)),
+        consecutive_failures=failures,
+        permanent_failures=permanent,
+        etag=feed.etag,
+        last_modified=feed.last_modified,
+        enabled=not disabled,
+        disabled_reason=(
+            f"{permanent} consecutive permanent failures; last: {failure.message}"
+            if disabled
+            else None
+        ),
+        last_http_status=failure.http_status,
+        last_error=failure.message,
+        last_error_class=failure.error_class.value,
+    )
+
+
+def retry_delay_s(
+    feed: FeedRecord, failure: FetchFailure, failures: int, settings: FetchSettings, jitter: float
+) -> float:
+    if failure.error_class is ErrorClass.RATE_LIMITED and failure.retry_after_s is not None:
+        return max(float(feed.poll_interval_s), min(failure.retry_after_s, settings.retry_after_cap_s))
+    exponential = min(settings.backoff_max_s, settings.backoff_base_s * 2 ** min(failures - 1, 30))
+    # "Equal jitter": at least half the delay, so retries spread out but never bunch up early.
+    return exponential / 2 + exponential / 2 * jitter

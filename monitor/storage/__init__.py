@@ -1,0 +1,1 @@
+"""The only module that speaks SQL. Callers own the transaction; nothing here commits."""

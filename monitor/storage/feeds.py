@@ -1,0 +1,153 @@
+"""Queries on feeds and the fetch log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from monitor.storage.schema import Feed, FetchLog
+from monitor.values import FeedRecord, FeedSpec, FeedStateUpdate, FetchLogEntry
+
+
+def to_feed_record(row: Feed) -> FeedRecord:
+    return FeedRecord(
+        id=row.id,
+        url=row.url,
+        name=row.name,
+        language=row.language,
+        enabled=row.enabled,
+        poll_interval_s=row.poll_interval_s,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        next_poll_at=row.next_poll_at,
+        consecutive_failures=row.consecutive_failures,
+        permanent_failures=row.permanent_failures,
+        last_status=row.last_status,
+        last_http_status=row.last_http_status,
+        last_error=row.last_error,
+        last_error_class=row.last_error_class,
+        disabled_reason=row.disabled_reason,
+        last_fetched_at=row.last_fetched_at,
+    )
+
+
+def add_feeds(
+    session: Session, specs: Sequence[FeedSpec], default_interval_s: int, now: datetime
+) -> list[str]:
+    """Store the feeds whose URL is not known yet, due at once; return the URLs added."""
+    known = set(session.scalars(select(Feed.url).where(Feed.url.in_([s.url for s in specs]))))
+    added: list[str] = []
+    for spec in specs:
+        if spec.url in known:
+            continue
+        known.add(spec.url)
+        session.add(
+            Feed(
+                url=spec.url,
+                name=spec.name,
+                language=spec.language,
+                enabled=True,
+                poll_interval_s=spec.poll_interval_s or default_interval_s,
+                next_poll_at=now,
+                consecutive_failures=0,
+                permanent_failures=0,
+                created_at=now,
+            )
+        )
+        added.append(spec.url)
+    session.flush()
+    return added
+
+
+def remove_feed(session: Session, url: str) -> bool:
+    """Delete a feed with its articles and log; False when it was not stored."""
+    result = session.execute(delete(Feed).where(Feed.url == url))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def count_feeds(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Feed)) or 0
+
+
+def list_feeds(session: Session) -> list[FeedRecord]:
+    return [to_feed_record(row) for row in session.scalars(select(Feed).order_by(Feed.id))]
+
+
+def get_feed(session: Session, url: str) -> FeedRecord | None:
+    row = session.scalar(select(Feed).where(Feed.url == url))
+    return to_feed_record(row) if row else None
+
+
+def select_due_feeds(session: Session, now: datetime, only_url: str | None = None) -> list[FeedRecord]:
+    """Enabled feeds whose next poll time has come; `only_url` picks one feed, due or not."""
+    query = select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.next_poll_at, Feed.id)
+    if only_url is not None:
+        query = query.where(Feed.url == only_url)
+    else:
+        query = query.where(or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now))
+    return [to_feed_record(row) for row in session.scalars(query)]
+
+
+def record_fetch(
+    session: Session,
+    feed_id: int,
+    state: FeedStateUpdate,
+    log: FetchLogEntry,
+    title: str | None = None,
+) -> None:
+    """Write one attempt: the feed's new state and its fetch-log row; a feed without a name
+    takes the title its document gives."""
+    session.execute(
+        update(Feed)
+        .where(Feed.id == feed_id)
+        .values(
+            next_poll_at=state.next_poll_at,
+            consecutive_failures=state.consecutive_failures,
+            permanent_failures=state.permanent_failures,
+            etag=state.etag,
+            last_modified=state.last_modified,
+            enabled=state.enabled,
+            disabled_reason=state.disabled_reason,
+            last_status=state.outcome,
+            last_http_status=state.last_http_status,
+            last_error=state.last_error,
+            last_error_class=state.last_error_class,
+            last_fetched_at=log.started_at,
+            name=func.coalesce(Feed.name, title),
+        )
+    )
+    session.add(
+        FetchLog(
+            feed_id=feed_id,
+            started_at=log.started_at,
+            outcome=log.outcome,
+            http_status=log.http_status,
+            bytes=log.bytes,
+            duration_ms=log.duration_ms,
+            error_class=log.error_class,
+            error=log.error,
+            entries_seen=log.entries_seen,
+            new_articles=log.new_articles,
+        )
+    )
+
+
+def list_fetch_log(session: Session, feed_id: int) -> list[FetchLogEntry]:
+    rows = session.scalars(select(FetchLog).where(FetchLog.feed_id == feed_id).order_by(FetchLog.id))
+    return [
+        FetchLogEntry(
+            started_at=row.started_at,
+            outcome=row.outcome,
+            http_status=row.http_status,
+            bytes=row.bytes,
+            duration_ms=row.duration_ms,
+            error_class=row.error_class,
+            error=row.error,
+            entries_seen=row.entries_seen,
+            new_articles=row.new_articles,
+        )
+        for row in rows
+    ]

@@ -1,0 +1,172 @@
+"""Frozen values passed between the stages; ORM rows never leave `monitor.storage`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from monitor.errors import ErrorClass
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """A feed as a user or the default list names it, before it is stored."""
+
+    url: str
+    name: str | None = None
+    language: str | None = None
+    poll_interval_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRecord:
+    """A stored feed with its fetch state and health."""
+
+    id: int
+    url: str
+    name: str | None
+    language: str | None
+    enabled: bool
+    poll_interval_s: int
+    etag: str | None
+    last_modified: str | None
+    next_poll_at: datetime | None
+    consecutive_failures: int
+    permanent_failures: int
+    last_status: str | None
+    last_http_status: int | None
+    last_error: str | None
+    last_error_class: str | None
+    disabled_reason: str | None
+    last_fetched_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedBody:
+    """A successful (2xx) or not-modified (304) answer, body already decompressed."""
+
+    final_url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    wire_bytes: int
+    duration_s: float
+
+    @property
+    def is_not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True, slots=True)
+class FetchFailure:
+    """A fetch attempt that failed, classified once."""
+
+    error_class: ErrorClass
+    error_type: str
+    message: str
+    http_status: int | None
+    retry_after_s: float | None
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEntry:
+    """One normalised feed entry."""
+
+    guid: str
+    url: str | None
+    title: str
+    summary: str
+    language: str | None
+    published_at: datetime
+    authors: tuple[str, ...]
+    content_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedEntry:
+    """An entry the parser refused, with the reason a user can act on."""
+
+    index: int
+    reason: str
+    hint: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed feed document: its metadata, kept entries and dropped ones."""
+
+    title: str | None
+    language: str | None
+    version: str | None
+    ttl_minutes: int | None
+    entries: tuple[ParsedEntry, ...]
+    dropped: tuple[DroppedEntry, ...]
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStateUpdate:
+    """What one attempt changes on a feed: the pure scheduler's decision."""
+
+    outcome: str
+    next_poll_at: datetime
+    consecutive_failures: int
+    permanent_failures: int
+    etag: str | None
+    last_modified: str | None
+    enabled: bool
+    disabled_reason: str | None
+    last_http_status: int | None
+    last_error: str | None
+    last_error_class: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLogEntry:
+    """One row of the fetch log: one attempt on one feed."""
+
+    started_at: datetime
+    outcome: str
+    http_status: int | None
+    bytes: int
+    duration_ms: int
+    error_class: str | None
+    error: str | None
+    entries_seen: int = 0
+    new_articles: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InsertResult:
+    """Which entries became new articles and how many were already stored."""
+
+    new_article_ids: tuple[int, ...]
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedCycleResult:
+    """The outcome of one feed within a cycle."""
+
+    url: str
+    outcome: str
+    new_articles: int = 0
+    duplicates: int = 0
+    dropped: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CycleSummary:
+    """What one ingestion cycle did, for the user and for scripts."""
+
+    feeds_due: int
+    feeds_ok: int
+    feeds_not_modified: int
+    feeds_failed: int
+    new_articles: int
+    duplicates: int
+    entries_dropped: int
+    duration_s: float
+    failures: tuple[FeedCycleResult, ...] = field(default=())

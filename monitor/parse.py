@@ -21,6 +21,7 @@ import feedparser
 import pebble
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
+from monitor.charset import repair_charset
 from monitor.config import ParseSettings
 from monitor.errors import ParseError
 from monitor.normalize import (
@@ -51,7 +52,7 @@ def parse_document(
     body: bytes, headers: Mapping[str, str], base_url: str | None, options: ParseOptions
 ) -> ParsedFeed:
     """Parse one feed document; raise ParseError when it holds no feed at all."""
-    response_headers = {key.lower(): value for key, value in headers.items()}
+    body, response_headers = repair_charset(body, {k.lower(): v for k, v in headers.items()})
     if base_url and "content-location" not in response_headers:
         response_headers["content-location"] = base_url
     parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=True)

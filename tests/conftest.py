@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import Settings
+from monitor.storage import migrate
+from monitor.storage.engine import open_engine
+from tests.support.feed_server import FeedServer
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED = PROJECT_ROOT.parent / "shared"
+PG_ADMIN_URL = os.environ.get(
+    "MONITOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> SettingsFactory:
+    """Settings for a test: a private SQLite file and loopback allowed, plus overrides."""
+
+    def build(**sections: dict[str, Any]) -> Settings:
+        values: dict[str, dict[str, Any]] = {
+            "database": {"url": f"sqlite:///{tmp_path / 'monitor.db'}"},
+            "network": {"allow_cidrs": ["127.0.0.0/8"], "total_deadline_s": 10.0},
+            "parse": {"workers": 1, "time_budget_s": 20.0},
+            "feeds": {"file": str(PROJECT_ROOT / "config" / "feeds.toml")},
+        }
+        for name, overrides in sections.items():
+            values.setdefault(name, {}).update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+def postgres_or_skip() -> None:
+    engine = create_engine(PG_ADMIN_URL)
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL must be reachable on CI at {PG_ADMIN_URL}: {exc}")
+        pytest.skip(f"no PostgreSQL server reachable at {PG_ADMIN_URL}")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped after the test."""
+    postgres_or_skip()
+    name = f"monitor_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'monitor.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def sessions(database_url: str, make_settings: SettingsFactory) -> Iterator[sessionmaker[Session]]:
+    """A migrated database on each backend."""
+    engine = open_engine(make_settings(database={"url": database_url}).database)
+    migrate.upgrade(engine)
+    yield sessionmaker(engine, expire_on_commit=False)
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_sessions(make_settings: SettingsFactory) -> Iterator[sessionmaker[Session]]:
+    engine = open_engine(make_settings().database)
+    migrate.upgrade(engine)
+    yield sessionmaker(engine, expire_on_commit=False)
+    engine.dispose()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    with FeedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent (it exists only in the development workspace)")
+    return SHARED

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from monitor.config import FetchSettings
+from monitor.errors import ErrorClass
+from monitor.schedule import plan_after_failure, plan_after_success
+from monitor.values import FeedRecord, FetchFailure
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+SETTINGS = FetchSettings(backoff_base_s=60, backoff_max_s=3600, retry_after_cap_s=7200,
+                         disable_after_permanent_failures=3)
+
+
+def make_feed(**overrides: object) -> FeedRecord:
+    base = FeedRecord(
+        id=1, url="https://e.org/rss", name=None, language=None, enabled=True, poll_interval_s=600,
+        etag='"v1"', last_modified="Mon, 02 Nov 2026 10:00:00 GMT", next_poll_at=NOW,
+        consecutive_failures=0, permanent_failures=0, last_status=None, last_http_status=None,
+        last_error=None, last_error_class=None, disabled_reason=None, last_fetched_at=None,
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def make_failure(error_class: ErrorClass, retry_after_s: float | None = None) -> FetchFailure:
+    return FetchFailure(error_class, "HTTPStatusError", "HTTP 503", 503, retry_after_s, 0.1)
+
+
+class TestSuccess:
+    def test_not_modified_keeps_validators(self) -> None:
+        """A 304 without validators keeps the stored ETag and Last-Modified."""
+        state = plan_after_success(make_feed(), {}, not_modified=True, now=NOW)
+        assert (state.etag, state.last_modified) == ('"v1"', "Mon, 02 Nov 2026 10:00:00 GMT")
+        assert state.outcome == "not_modified"
+
+    def test_ok_stores_new_validators_and_resets_failures(self) -> None:
+        """A 200 stores its own validators and clears the failure streak."""
+        feed = make_feed(consecutive_failures=4, permanent_failures=2)
+        state = plan_after_success(feed, {"etag": '"v2"'}, not_modified=False, now=NOW)
+        assert state.etag == '"v2"' and state.last_modified is None
+        assert state.consecutive_failures == state.permanent_failures == 0
+        assert state.next_poll_at == NOW + timedelta(seconds=600)
+
+
+class TestFailure:
+    def test_backoff_doubles_with_jitter_within_bounds(self) -> None:
+        """Delays grow exponentially, stay in [half, full] of the step, and are capped."""
+        for failures, step in [(0, 60), (1, 120), (2, 240), (10, 3600)]:
+            feed = make_feed(consecutive_failures=failures)
+            low = plan_after_failure(feed, make_failure(ErrorClass.TRANSIENT), NOW, SETTINGS, 0.0)
+            high = plan_after_failure(feed, make_failure(ErrorClass.TRANSIENT), NOW, SETTINGS, 0.999)
+            assert low.next_poll_at == NOW + timedelta(seconds=step / 2)
+            assert NOW + timedelta(seconds=step * 0.99) < high.next_poll_at <= NOW + timedelta(seconds=step)
+
+    def test_retry_after_is_honoured_and_capped(self) -> None:
+        """Rate limiting waits for Retry-After, at least the poll interval, at most the cap."""
+        feed = make_feed()
+        for retry_after, expected in [(1800, 1800), (5, 600), (99999, 7200)]:
+            failure = make_failure(ErrorClass.RATE_LIMITED, retry_after)
+            state = plan_after_failure(feed, failure, NOW, SETTINGS, 0.5)
+            assert state.next_poll_at == NOW + timedelta(seconds=expected)
+            assert state.enabled
+
+    def test_disabled_after_consecutive_permanent_failures(self) -> None:
+        """The third permanent failure in a row disables the feed and says why."""
+        feed = make_feed(consecutive_failures=2, permanent_failures=2)
+        state = plan_after_failure(feed, make_failure(ErrorClass.PERMANENT), NOW, SETTINGS, 0.5)
+        assert not state.enabled
+        assert state.disabled_reason is not None and "3 consecutive permanent failures" in state.disabled_reason
+
+    def test_transient_failure_breaks_the_permanent_streak(self) -> None:
+        """Only permanent failures in a row count towards disabling."""
+        feed = make_feed(consecutive_failures=2, permanent_failures=2)
+        state = plan_after_failure(feed, make_failure(ErrorClass.TRANSIENT), NOW, SETTINGS, 0.5)
+        assert state.enabled and state.permanent_failures == 0 and state.consecutive_failures == 3

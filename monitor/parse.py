@@ -56,7 +56,7 @@ def parse_document(
     if base_url and "content-location" not in response_headers:
         response_headers["content-location"] = base_url
     parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=True)
-    if not parsed.entries and not parsed.version:
+    if not parsed.entries and not parsed.get("version"):
         raise ParseError(describe_non_feed(body, parsed))
     feed_info = parsed.get("feed", {})
     feed_language = primary_language(options.feed_language) or primary_language(
@@ -75,7 +75,7 @@ def parse_document(
     return ParsedFeed(
         title=plain_text(feed_info.get("title")) or None,
         language=feed_language,
-        version=parsed.version or None,
+        version=parsed.get("version") or None,
         ttl_minutes=parse_ttl(feed_info.get("ttl")),
         entries=tuple(kept),
         dropped=tuple(dropped),
@@ -204,6 +204,11 @@ def describe_non_feed(body: bytes, parsed: Mapping[str, Any]) -> str:
     return f"not a feed ({bozo_warning(parsed) or 'no feed elements found'})"
 
 
+def warm_up_worker(detect_languages: tuple[str, ...]) -> None:
+    """Load the language model before the first task, so no task's budget pays for it."""
+    language_identifier(detect_languages)
+
+
 class ParserPool:
     """Worker processes that parse documents within a time budget each.
 
@@ -213,8 +218,13 @@ class ParserPool:
 
     def __init__(self, settings: ParseSettings) -> None:
         self.settings = settings
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["monitor.parse"])
         self.pool = pebble.ProcessPool(
-            max_workers=settings.workers, context=multiprocessing.get_context("forkserver")
+            max_workers=settings.workers,
+            context=context,
+            initializer=warm_up_worker,
+            initargs=(tuple(settings.detect_languages),),
         )
 
     def options(self, now: datetime, feed_language: str | None) -> ParseOptions:

@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+import asyncio
+import gzip
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import Settings
+from monitor.ingest import add_default_feeds_if_empty, open_ingestor
+from monitor.storage.articles import count_articles
+from monitor.storage.feeds import add_feeds, get_feed, list_feeds, list_fetch_log
+from monitor.values import CycleSummary, FeedRecord, FeedSpec
+from tests.conftest import SettingsFactory
+from tests.support.feed_server import FeedServer, Reply, item, rss
+from tests.test_fetch import gzip_bomb
+
+RUSSIAN = "Лавров провёл переговоры с министром иностранных дел Венесуэлы"
+BILLION_LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+    + "".join(f'<!ENTITY {chr(98 + n)} "{("&" + chr(97 + n) + ";") * 10}">' for n in range(8))
+    + ']><rss version="2.0"><channel><title>lol</title><item><title>&i;</title><guid isPermaLink="false">1</guid>'
+    "<description>laughs</description></item></channel></rss>"
+).encode()
+XXE = (
+    b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+    b'<rss version="2.0"><channel><title>xxe</title><item><title>x &xxe; y</title><guid isPermaLink="false">1</guid>'
+    b"</item></channel></rss>"
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def run_cycle(settings: Settings, sessions: sessionmaker[Session], clock: Clock,
+              only_url: str | None = None) -> CycleSummary:
+    async def run() -> CycleSummary:
+        async with open_ingestor(settings, sessions) as ingestor:
+            ingestor.clock = clock
+            return await ingestor.run_cycle(only_url)
+
+    return asyncio.run(run())
+
+
+def store_feeds(sessions: sessionmaker[Session], urls: list[str], clock: Clock) -> None:
+    with sessions.begin() as session:
+        add_feeds(session, [FeedSpec(url) for url in urls], 600, clock())
+
+
+def feed_state(sessions: sessionmaker[Session], url: str) -> FeedRecord:
+    with sessions.begin() as session:
+        record = get_feed(session, url)
+    assert record is not None
+    return record
+
+
+def serve_bad_inputs(server: FeedServer) -> dict[str, str]:
+    good = rss([item("Putin receives Lula in the Kremlin to discuss BRICS trade", "https://e.org/1", "1"),
+                item("Putin receives Lula in the Kremlin to discuss BRICS trade", "https://e.org/1", "1"),
+                item("Click me", "javascript:alert(1)", "2"),
+                item("Undated story about Cuba and Rosneft oil supplies", "https://e.org/3", "3", date=None)])
+    koi8 = ('<?xml version="1.0" encoding="koi8-r"?><rss version="2.0"><channel><title>ru</title>'
+            f"<item><title>{RUSSIAN}</title><guid isPermaLink='false'>ru1</guid></item></channel></rss>").encode("koi8-r")
+    routes = {
+        "good": Reply(200, {"ETag": '"g1"', "Content-Type": "application/rss+xml"}, good),
+        "koi8": Reply(200, {"Content-Type": "text/xml; charset=windows-1251"}, koi8),
+        "laughs": Reply(200, {"Content-Type": "application/xml"}, BILLION_LAUGHS),
+        "xxe": Reply(200, {"Content-Type": "application/xml"}, XXE),
+        "404": Reply(404, body=b"gone"),
+        "410": Reply(410, body=b"gone for good"),
+        "500": Reply(500, body=b"oops"),
+        "429": Reply(429, {"Retry-After": "3600"}, b"slow down"),
+        "html": Reply(200, {"Content-Type": "text/html"}, b"<!doctype html><html><body>Hi</body></html>"),
+        "empty": Reply(200, {"Content-Type": "application/rss+xml"}, b""),
+        "bomb": Reply(200, {"Content-Encoding": "gzip"}, gzip_bomb(64 << 20)),
+        "drip": Reply(200, {}, rss([item("slow", "https://e.org/s", "s")]), chunk_delay_s=0.2),
+    }
+    return {name: server.add(f"/{name}", reply) for name, reply in routes.items()}
+
+
+@pytest.fixture
+def cycle_settings(make_settings: SettingsFactory, database_url: str) -> Settings:
+    return make_settings(
+        database={"url": database_url},
+        network={"total_deadline_s": 1.5, "max_body_bytes": 2_000_000},
+        fetch={"disable_after_permanent_failures": 2},
+    )
+
+
+class TestBadInputsInOneCycle:
+    def test_cycle_survives_every_bad_input(self, feed_server: FeedServer, sessions: sessionmaker[Session],
+                                            cycle_settings: Settings) -> None:
+        """Every bad feed is recorded against itself; the good ones are stored; nothing escapes."""
+        clock = Clock()
+        urls = serve_bad_inputs(feed_server)
+        store_feeds(sessions, list(urls.values()), clock)
+
+        summary = run_cycle(cycle_settings, sessions, clock)
+
+        assert summary.feeds_due == len(urls)
+        assert (summary.feeds_ok, summary.feeds_failed) == (4, 8)
+        assert summary.entries_dropped == 1  # the javascript: link
+        failed = {f.url.rsplit("/", 1)[1] for f in summary.failures}
+        assert failed == {"404", "410", "500", "429", "html", "empty", "bomb", "drip"}
+        classes = {name: feed_state(sessions, url).last_error_class for name, url in urls.items()}
+        assert classes == {
+            "good": None, "koi8": None, "laughs": None, "xxe": None,
+            "404": "permanent", "410": "permanent", "html": "permanent", "empty": "permanent",
+            "bomb": "permanent", "500": "transient", "drip": "transient", "429": "rate_limited",
+        }
+        assert "HTML page" in (feed_state(sessions, urls["html"]).last_error or "")
+        retry_at = feed_state(sessions, urls["429"]).next_poll_at
+        assert retry_at is not None and abs((retry_at - clock.now).total_seconds() - 3600) < 5
+
+    def test_stored_articles_are_clean(self, feed_server: FeedServer, sessions: sessionmaker[Session],
+                                       cycle_settings: Settings) -> None:
+        """Duplicate guids stored once, KOI8-R decoded, entities neither expanded nor resolved."""
+        clock = Clock()
+        urls = serve_bad_inputs(feed_server)
+        store_feeds(sessions, [urls["good"], urls["koi8"], urls["laughs"], urls["xxe"]], clock)
+        summary = run_cycle(cycle_settings, sessions, clock)
+        assert (summary.new_articles, summary.duplicates) == (5, 1)
+        from monitor.storage.schema import Article  # reading rows back is test-only here
+
+        with sessions() as session:
+            titles = {a.title for a in session.query(Article)}
+            undated = session.query(Article).filter(Article.guid == "3").one()
+        assert RUSSIAN in titles
+        assert not any("root:" in t for t in titles)
+        assert all(len(t) < 200 for t in titles)
+        assert undated.published_at == undated.first_seen_at
+
+
+class TestRepeatedCycles:
+    def test_304_and_refetch_store_nothing_new(self, feed_server: FeedServer, sessions: sessionmaker[Session],
+                                                cycle_settings: Settings) -> None:
+        """Second cycle: 304 parses nothing and keeps the ETag; a plain re-fetch counts duplicates."""
+        clock = Clock()
+        body = rss([item(f"Story {n} about Russia and Nicaragua", f"https://e.org/{n}", str(n)) for n in range(3)])
+
+        def conditional(headers: dict[str, str]) -> Reply:
+            if headers.get("if-none-match") == '"v1"':
+                return Reply(304)
+            return Reply(200, {"ETag": '"v1"'}, body)
+
+        conditional_url = feed_server.add("/conditional", conditional)
+        plain_url = feed_server.add("/plain", Reply(200, {}, rss([item("Plain news item on Peru and Moscow", "https://p.org/1", "p1")])))
+        store_feeds(sessions, [conditional_url, plain_url], clock)
+
+        first = run_cycle(cycle_settings, sessions, clock)
+        clock.now += timedelta(hours=1)
+        second = run_cycle(cycle_settings, sessions, clock)
+
+        assert (first.feeds_ok, first.new_articles) == (2, 4)
+        assert (second.feeds_ok, second.feeds_not_modified, second.new_articles, second.duplicates) == (1, 1, 0, 1)
+        state = feed_state(sessions, conditional_url)
+        assert state.etag == '"v1"'
+        with sessions() as session:
+            assert count_articles(session) == 4
+            log = list_fetch_log(session, state.id)
+        assert [(e.outcome, e.http_status, e.entries_seen) for e in log] == [("ok", 200, 3), ("not_modified", 304, 0)]
+
+    def test_feed_disabled_after_permanent_failures(self, feed_server: FeedServer, sessions: sessionmaker[Session],
+                                                    cycle_settings: Settings) -> None:
+        """Two 410s in a row disable the feed with its reason; it is no longer polled."""
+        clock = Clock()
+        url = feed_server.add("/gone", Reply(410))
+        store_feeds(sessions, [url], clock)
+        for _ in range(3):
+            run_cycle(cycle_settings, sessions, clock)
+            clock.now += timedelta(days=2)
+        state = feed_state(sessions, url)
+        assert not state.enabled
+        assert state.disabled_reason == "2 consecutive permanent failures; last: HTTP 410"
+        assert len(feed_server.hits("/gone")) == 2
+
+    def test_only_due_feeds_are_fetched(self, feed_server: FeedServer, sessions: sessionmaker[Session],
+                                        cycle_settings: Settings) -> None:
+        """A feed polled a moment ago is not due; `only_url` fetches it anyway."""
+        clock = Clock()
+        url = feed_server.add("/f", Reply(200, {}, rss([item("One", "https://e.org/o", "o")])))
+        store_feeds(sessions, [url], clock)
+        run_cycle(cycle_settings, sessions, clock)
+        assert run_cycle(cycle_settings, sessions, clock).feeds_due == 0
+        assert run_cycle(cycle_settings, sessions, clock, only_url=url).feeds_due == 1
+
+
+class TestGuardInCycle:
+    def test_loopback_feed_blocked_without_allow_cidrs(self, feed_server: FeedServer, sqlite_sessions: sessionmaker[Session],
+                                                       make_settings: SettingsFactory) -> None:
+        """With the default (empty) allow list a loopback feed fails as blocked, permanently."""
+        clock = Clock()
+        url = feed_server.add("/feed", Reply(200, {}, rss([item("x", "https://e.org/x", "x")])))
+        store_feeds(sqlite_sessions, [url], clock)
+        summary = run_cycle(make_settings(network={"allow_cidrs": []}), sqlite_sessions, clock)
+        assert summary.feeds_failed == 1
+        state = feed_state(sqlite_sessions, url)
+        assert state.last_error_class == "permanent" and "non-public address" in (state.last_error or "")
+        assert feed_server.hits("/feed") == []
+
+
+class TestDefaultFeeds:
+    def test_empty_database_gets_the_default_list_once(self, sqlite_sessions: sessionmaker[Session],
+                                                       make_settings: SettingsFactory) -> None:
+        """config/feeds.toml fills an empty database; a second call adds nothing."""
+        settings = make_settings()
+        added = add_default_feeds_if_empty(sqlite_sessions, settings, datetime.now(UTC))
+        assert added >= 20
+        assert add_default_feeds_if_empty(sqlite_sessions, settings, datetime.now(UTC)) == 0
+        with sqlite_sessions() as session:
+            languages = {feed.language for feed in list_feeds(session)}
+        assert {"en", "es", "pt", "ru"} <= languages
+
+
+def test_gzip_module_used() -> None:
+    """Sanity: the gzip bomb helper really produces gzip."""
+    assert gzip.decompress(gzip_bomb(1 << 20)) == bytes(1 << 20)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from alembic import context
 from sqlalchemy import Connection
 
+from alembic import context
 from monitor.config import load_settings
 from monitor.storage.engine import open_engine
 from monitor.storage.schema import Base

@@ -100,7 +100,9 @@ async def fetch_feed(
     except httpx.TimeoutException as exc:
         raise FetchError(f"timed out: {type(exc).__name__}") from None
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        raise FetchError(f"bad URL: {exc}", ) from None
+        raise FetchError(
+            f"bad URL: {exc}",
+        ) from None
     except httpx.HTTPError as exc:
         raise FetchError(f"{type(exc).__name__}: {exc}") from None
 

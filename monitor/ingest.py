@@ -10,8 +10,8 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -106,7 +106,9 @@ class Ingestor:
     async def parse(self, feed: FeedRecord, fetched: FetchedBody) -> ParsedFeed:
         options = self.parsers.options(self.clock(), feed.language)
         try:
-            return await self.parsers.parse(fetched.body, fetched.headers, fetched.final_url, options)
+            return await self.parsers.parse(
+                fetched.body, fetched.headers, fetched.final_url, options
+            )
         except Exception as exc:
             raise explain_parse_failure(exc, self.settings.parse.time_budget_s) from None
 
@@ -167,8 +169,12 @@ class Ingestor:
         await self.in_db_thread(write)
         log.info(
             "feed failed",
-            extra={"feed": feed.url, "error_class": failure.error_class.value,
-                   "error": failure.message, "disabled": not state.enabled},
+            extra={
+                "feed": feed.url,
+                "error_class": failure.error_class.value,
+                "error": failure.message,
+                "disabled": not state.enabled,
+            },
         )
         return FeedCycleResult(url=feed.url, outcome=OUTCOME_ERROR, error=failure.message)
 

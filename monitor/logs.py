@@ -14,7 +14,7 @@ STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({})).keys()) | {"mess
 
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        payload = {
+        payload: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,

@@ -100,7 +100,11 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         addresses = await self.resolver.resolve(host, port)
         allowed = choose_allowed_address(host, addresses, self.policy)
         return await self.inner.connect_tcp(
-            allowed, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+            allowed,
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
         )
 
     async def connect_unix_socket(

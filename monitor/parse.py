@@ -66,7 +66,9 @@ def parse_document(
     dropped: list[DroppedEntry] = []
     for index, raw in enumerate(parsed.entries):
         if index >= options.max_entries:
-            dropped.append(DroppedEntry(index, f"over the cap of {options.max_entries} entries", ""))
+            dropped.append(
+                DroppedEntry(index, f"over the cap of {options.max_entries} entries", "")
+            )
             continue
         try:
             kept.append(normalise_entry(raw, base_url, feed_language, options))
@@ -240,7 +242,8 @@ class ParserPool:
         self, body: bytes, headers: Mapping[str, str], base_url: str | None, options: ParseOptions
     ) -> concurrent.futures.Future[ParsedFeed]:
         future: concurrent.futures.Future[ParsedFeed] = self.pool.schedule(
-            parse_document, args=(body, dict(headers), base_url, options),
+            parse_document,
+            args=(body, dict(headers), base_url, options),
             timeout=self.settings.time_budget_s,
         )
         return future
@@ -251,7 +254,7 @@ class ParserPool:
         return await asyncio.wrap_future(self.submit(body, headers, base_url, options))
 
     def close(self) -> None:
-        self.pool.close()
+        self.pool.close()  # type: ignore[no-untyped-call]
         self.pool.join()
 
     def __enter__(self) -> ParserPool:

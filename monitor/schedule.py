@@ -53,7 +53,8 @@ def plan_after_failure(
     disabled = permanent >= settings.disable_after_permanent_failures
     return FeedStateUpdate(
         outcome=OUTCOME_ERROR,
-        next_poll_at=now + timedelta(seconds=retry_delay_s(feed, failure, failures, settings, jitter)),
+        next_poll_at=now
+        + timedelta(seconds=retry_delay_s(feed, failure, failures, settings, jitter)),
         consecutive_failures=failures,
         permanent_failures=permanent,
         etag=feed.etag,
@@ -74,7 +75,11 @@ def retry_delay_s(
     feed: FeedRecord, failure: FetchFailure, failures: int, settings: FetchSettings, jitter: float
 ) -> float:
     if failure.error_class is ErrorClass.RATE_LIMITED and failure.retry_after_s is not None:
-        return max(float(feed.poll_interval_s), min(failure.retry_after_s, settings.retry_after_cap_s))
-    exponential = min(settings.backoff_max_s, settings.backoff_base_s * 2 ** min(failures - 1, 30))
+        return max(
+            float(feed.poll_interval_s), min(failure.retry_after_s, settings.retry_after_cap_s)
+        )
+    exponential = float(
+        min(settings.backoff_max_s, settings.backoff_base_s * 2 ** min(failures - 1, 30))
+    )
     # "Equal jitter": at least half the delay, so retries spread out but never bunch up early.
     return exponential / 2 + exponential / 2 * jitter

@@ -23,7 +23,9 @@ class TestLoadSettings:
             if "=" in line and not line.startswith("#"):
                 assert lines[number - 1].startswith("#"), f"uncommented setting: {line}"
 
-    def test_environment_overrides_file(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_environment_overrides_file(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """MONITOR_SECTION__KEY beats the file; lists are JSON."""
         path = tmp_path / "m.toml"
         path.write_text('[database]\nurl = "sqlite:///from-file.db"\n')
@@ -33,7 +35,9 @@ class TestLoadSettings:
         assert settings.database.url == "sqlite:///from-env.db"
         assert [str(c) for c in settings.network.allow_cidrs] == ["127.0.0.0/8"]
 
-    def test_missing_default_file_gives_defaults(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_missing_default_file_gives_defaults(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """Run outside a checkout, with no config file, monitor uses its defaults."""
         monkeypatch.chdir(tmp_path)
         assert load_settings() == Settings()
@@ -42,10 +46,13 @@ class TestLoadSettings:
         ("content", "expected"),
         [
             ('[database]\nurll = "x"\n', "database.urll: unknown key"),
-            ('[fetch]\nbackoff_base_s = "soon"\n', "fetch.backoff_base_s: Input should be a valid integer"),
-            ("[network]\nallow_cidrs = [\"not-a-cidr\"]\n", "network.allow_cidrs.0"),
+            (
+                '[fetch]\nbackoff_base_s = "soon"\n',
+                "fetch.backoff_base_s: Input should be a valid integer",
+            ),
+            ('[network]\nallow_cidrs = ["not-a-cidr"]\n', "network.allow_cidrs.0"),
             ("[database\n", "invalid TOML"),
-            ('[nonsense]\nx = 1\n', "nonsense: unknown key"),
+            ("[nonsense]\nx = 1\n", "nonsense: unknown key"),
         ],
     )
     def test_bad_file_names_file_and_key(self, tmp_path: Path, content: str, expected: str) -> None:
@@ -58,11 +65,15 @@ class TestLoadSettings:
         assert expected in str(caught.value)
         assert "\n" not in str(caught.value)
 
-    def test_bad_environment_variable_is_named(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def test_bad_environment_variable_is_named(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
         """A bad value from the environment names the variable, not the file."""
         monkeypatch.chdir(tmp_path)
         monkeypatch.setenv("MONITOR_NETWORK__MAX_REDIRECTS", "lots")
-        with pytest.raises(ConfigError, match="environment variable MONITOR_NETWORK__MAX_REDIRECTS"):
+        with pytest.raises(
+            ConfigError, match="environment variable MONITOR_NETWORK__MAX_REDIRECTS"
+        ):
             load_settings()
 
     def test_unreadable_file(self, tmp_path: Path) -> None:

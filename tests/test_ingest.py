@@ -38,8 +38,9 @@ class Clock:
         return self.now
 
 
-def run_cycle(settings: Settings, sessions: sessionmaker[Session], clock: Clock,
-              only_url: str | None = None) -> CycleSummary:
+def run_cycle(
+    settings: Settings, sessions: sessionmaker[Session], clock: Clock, only_url: str | None = None
+) -> CycleSummary:
     async def run() -> CycleSummary:
         async with open_ingestor(settings, sessions) as ingestor:
             ingestor.clock = clock
@@ -61,12 +62,27 @@ def feed_state(sessions: sessionmaker[Session], url: str) -> FeedRecord:
 
 
 def serve_bad_inputs(server: FeedServer) -> dict[str, str]:
-    good = rss([item("Putin receives Lula in the Kremlin to discuss BRICS trade", "https://e.org/1", "1"),
-                item("Putin receives Lula in the Kremlin to discuss BRICS trade", "https://e.org/1", "1"),
-                item("Click me", "javascript:alert(1)", "2"),
-                item("Undated story about Cuba and Rosneft oil supplies", "https://e.org/3", "3", date=None)])
-    koi8 = ('<?xml version="1.0" encoding="koi8-r"?><rss version="2.0"><channel><title>ru</title>'
-            f"<item><title>{RUSSIAN}</title><guid isPermaLink='false'>ru1</guid></item></channel></rss>").encode("koi8-r")
+    good = rss(
+        [
+            item(
+                "Putin receives Lula in the Kremlin to discuss BRICS trade", "https://e.org/1", "1"
+            ),
+            item(
+                "Putin receives Lula in the Kremlin to discuss BRICS trade", "https://e.org/1", "1"
+            ),
+            item("Click me", "javascript:alert(1)", "2"),
+            item(
+                "Undated story about Cuba and Rosneft oil supplies",
+                "https://e.org/3",
+                "3",
+                date=None,
+            ),
+        ]
+    )
+    koi8 = (
+        '<?xml version="1.0" encoding="koi8-r"?><rss version="2.0"><channel><title>ru</title>'
+        f"<item><title>{RUSSIAN}</title><guid isPermaLink='false'>ru1</guid></item></channel></rss>"
+    ).encode("koi8-r")
     routes = {
         "good": Reply(200, {"ETag": '"g1"', "Content-Type": "application/rss+xml"}, good),
         "koi8": Reply(200, {"Content-Type": "text/xml; charset=windows-1251"}, koi8),
@@ -76,7 +92,9 @@ def serve_bad_inputs(server: FeedServer) -> dict[str, str]:
         "410": Reply(410, body=b"gone for good"),
         "500": Reply(500, body=b"oops"),
         "429": Reply(429, {"Retry-After": "3600"}, b"slow down"),
-        "html": Reply(200, {"Content-Type": "text/html"}, b"<!doctype html><html><body>Hi</body></html>"),
+        "html": Reply(
+            200, {"Content-Type": "text/html"}, b"<!doctype html><html><body>Hi</body></html>"
+        ),
         "empty": Reply(200, {"Content-Type": "application/rss+xml"}, b""),
         "bomb": Reply(200, {"Content-Encoding": "gzip"}, gzip_bomb(64 << 20)),
         "drip": Reply(200, {}, rss([item("slow", "https://e.org/s", "s")]), chunk_delay_s=0.2),
@@ -94,8 +112,9 @@ def cycle_settings(make_settings: SettingsFactory, database_url: str) -> Setting
 
 
 class TestBadInputsInOneCycle:
-    def test_cycle_survives_every_bad_input(self, feed_server: FeedServer, sessions: sessionmaker[Session],
-                                            cycle_settings: Settings) -> None:
+    def test_cycle_survives_every_bad_input(
+        self, feed_server: FeedServer, sessions: sessionmaker[Session], cycle_settings: Settings
+    ) -> None:
         """Every bad feed is recorded against itself; the good ones are stored; nothing escapes."""
         clock = Clock()
         urls = serve_bad_inputs(feed_server)
@@ -110,16 +129,26 @@ class TestBadInputsInOneCycle:
         assert failed == {"404", "410", "500", "429", "html", "empty", "bomb", "drip"}
         classes = {name: feed_state(sessions, url).last_error_class for name, url in urls.items()}
         assert classes == {
-            "good": None, "koi8": None, "laughs": None, "xxe": None,
-            "404": "permanent", "410": "permanent", "html": "permanent", "empty": "permanent",
-            "bomb": "permanent", "500": "transient", "drip": "transient", "429": "rate_limited",
+            "good": None,
+            "koi8": None,
+            "laughs": None,
+            "xxe": None,
+            "404": "permanent",
+            "410": "permanent",
+            "html": "permanent",
+            "empty": "permanent",
+            "bomb": "permanent",
+            "500": "transient",
+            "drip": "transient",
+            "429": "rate_limited",
         }
         assert "HTML page" in (feed_state(sessions, urls["html"]).last_error or "")
         retry_at = feed_state(sessions, urls["429"]).next_poll_at
         assert retry_at is not None and abs((retry_at - clock.now).total_seconds() - 3600) < 5
 
-    def test_stored_articles_are_clean(self, feed_server: FeedServer, sessions: sessionmaker[Session],
-                                       cycle_settings: Settings) -> None:
+    def test_stored_articles_are_clean(
+        self, feed_server: FeedServer, sessions: sessionmaker[Session], cycle_settings: Settings
+    ) -> None:
         """Duplicate guids stored once, KOI8-R decoded, entities neither expanded nor resolved."""
         clock = Clock()
         urls = serve_bad_inputs(feed_server)
@@ -138,11 +167,17 @@ class TestBadInputsInOneCycle:
 
 
 class TestRepeatedCycles:
-    def test_304_and_refetch_store_nothing_new(self, feed_server: FeedServer, sessions: sessionmaker[Session],
-                                                cycle_settings: Settings) -> None:
+    def test_304_and_refetch_store_nothing_new(
+        self, feed_server: FeedServer, sessions: sessionmaker[Session], cycle_settings: Settings
+    ) -> None:
         """Second cycle: 304 parses nothing and keeps the ETag; a plain re-fetch counts duplicates."""
         clock = Clock()
-        body = rss([item(f"Story {n} about Russia and Nicaragua", f"https://e.org/{n}", str(n)) for n in range(3)])
+        body = rss(
+            [
+                item(f"Story {n} about Russia and Nicaragua", f"https://e.org/{n}", str(n))
+                for n in range(3)
+            ]
+        )
 
         def conditional(headers: dict[str, str]) -> Reply:
             if headers.get("if-none-match") == '"v1"':
@@ -150,7 +185,12 @@ class TestRepeatedCycles:
             return Reply(200, {"ETag": '"v1"'}, body)
 
         conditional_url = feed_server.add("/conditional", conditional)
-        plain_url = feed_server.add("/plain", Reply(200, {}, rss([item("Plain news item on Peru and Moscow", "https://p.org/1", "p1")])))
+        plain_url = feed_server.add(
+            "/plain",
+            Reply(
+                200, {}, rss([item("Plain news item on Peru and Moscow", "https://p.org/1", "p1")])
+            ),
+        )
         store_feeds(sessions, [conditional_url, plain_url], clock)
 
         first = run_cycle(cycle_settings, sessions, clock)
@@ -158,16 +198,25 @@ class TestRepeatedCycles:
         second = run_cycle(cycle_settings, sessions, clock)
 
         assert (first.feeds_ok, first.new_articles) == (2, 4)
-        assert (second.feeds_ok, second.feeds_not_modified, second.new_articles, second.duplicates) == (1, 1, 0, 1)
+        assert (
+            second.feeds_ok,
+            second.feeds_not_modified,
+            second.new_articles,
+            second.duplicates,
+        ) == (1, 1, 0, 1)
         state = feed_state(sessions, conditional_url)
         assert state.etag == '"v1"'
         with sessions() as session:
             assert count_articles(session) == 4
             log = list_fetch_log(session, state.id)
-        assert [(e.outcome, e.http_status, e.entries_seen) for e in log] == [("ok", 200, 3), ("not_modified", 304, 0)]
+        assert [(e.outcome, e.http_status, e.entries_seen) for e in log] == [
+            ("ok", 200, 3),
+            ("not_modified", 304, 0),
+        ]
 
-    def test_feed_disabled_after_permanent_failures(self, feed_server: FeedServer, sessions: sessionmaker[Session],
-                                                    cycle_settings: Settings) -> None:
+    def test_feed_disabled_after_permanent_failures(
+        self, feed_server: FeedServer, sessions: sessionmaker[Session], cycle_settings: Settings
+    ) -> None:
         """Two 410s in a row disable the feed with its reason; it is no longer polled."""
         clock = Clock()
         url = feed_server.add("/gone", Reply(410))
@@ -180,8 +229,9 @@ class TestRepeatedCycles:
         assert state.disabled_reason == "2 consecutive permanent failures; last: HTTP 410"
         assert len(feed_server.hits("/gone")) == 2
 
-    def test_only_due_feeds_are_fetched(self, feed_server: FeedServer, sessions: sessionmaker[Session],
-                                        cycle_settings: Settings) -> None:
+    def test_only_due_feeds_are_fetched(
+        self, feed_server: FeedServer, sessions: sessionmaker[Session], cycle_settings: Settings
+    ) -> None:
         """A feed polled a moment ago is not due; `only_url` fetches it anyway."""
         clock = Clock()
         url = feed_server.add("/f", Reply(200, {}, rss([item("One", "https://e.org/o", "o")])))
@@ -192,8 +242,12 @@ class TestRepeatedCycles:
 
 
 class TestGuardInCycle:
-    def test_loopback_feed_blocked_without_allow_cidrs(self, feed_server: FeedServer, sqlite_sessions: sessionmaker[Session],
-                                                       make_settings: SettingsFactory) -> None:
+    def test_loopback_feed_blocked_without_allow_cidrs(
+        self,
+        feed_server: FeedServer,
+        sqlite_sessions: sessionmaker[Session],
+        make_settings: SettingsFactory,
+    ) -> None:
         """With the default (empty) allow list a loopback feed fails as blocked, permanently."""
         clock = Clock()
         url = feed_server.add("/feed", Reply(200, {}, rss([item("x", "https://e.org/x", "x")])))
@@ -201,13 +255,16 @@ class TestGuardInCycle:
         summary = run_cycle(make_settings(network={"allow_cidrs": []}), sqlite_sessions, clock)
         assert summary.feeds_failed == 1
         state = feed_state(sqlite_sessions, url)
-        assert state.last_error_class == "permanent" and "non-public address" in (state.last_error or "")
+        assert state.last_error_class == "permanent" and "non-public address" in (
+            state.last_error or ""
+        )
         assert feed_server.hits("/feed") == []
 
 
 class TestDefaultFeeds:
-    def test_empty_database_gets_the_default_list_once(self, sqlite_sessions: sessionmaker[Session],
-                                                       make_settings: SettingsFactory) -> None:
+    def test_empty_database_gets_the_default_list_once(
+        self, sqlite_sessions: sessionmaker[Session], make_settings: SettingsFactory
+    ) -> None:
         """config/feeds.toml fills an empty database; a second call adds nothing."""
         settings = make_settings()
         added = add_default_feeds_if_empty(sqlite_sessions, settings, datetime.now(UTC))

@@ -14,9 +14,26 @@ LOOPBACK_ALLOWED = AddressPolicy((ipaddress.ip_network("127.0.0.0/8"),))
 class TestAddressPolicy:
     @pytest.mark.parametrize(
         "address",
-        ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1", "10.1.2.3", "172.16.0.1",
-         "192.168.1.1", "169.254.169.254", "fe80::1", "fc00::1", "0.0.0.0", "::", "224.0.0.1",
-         "ff02::1", "240.0.0.1", "100.64.0.1", "::ffff:10.0.0.1", "2002:7f00:1::"],
+        [
+            "127.0.0.1",
+            "127.8.9.10",
+            "::1",
+            "::ffff:127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "fe80::1",
+            "fc00::1",
+            "0.0.0.0",
+            "::",
+            "224.0.0.1",
+            "ff02::1",
+            "240.0.0.1",
+            "100.64.0.1",
+            "::ffff:10.0.0.1",
+            "2002:7f00:1::",
+        ],
     )
     def test_non_public_refused_by_default(self, address: str) -> None:
         """Loopback, private, link-local, multicast, reserved and unspecified are refused."""
@@ -37,7 +54,7 @@ class TestAddressPolicy:
 class TestChooseAddress:
     def test_any_forbidden_answer_refuses_the_host(self) -> None:
         """A name resolving to a public and an internal address is refused."""
-        with pytest.raises(BlockedAddressError, match="10.0.0.5"):
+        with pytest.raises(BlockedAddressError, match=r"10\.0\.0\.5"):
             choose_allowed_address("rebind.example", ["93.184.216.34", "10.0.0.5"], DEFAULT)
 
     def test_first_allowed_address_is_used(self) -> None:

@@ -45,8 +45,16 @@ class TestCanonicalUrl:
         """Without an http(s) base a relative link cannot become a canonical URL."""
         assert canonical_url("/news/1", None) is None
 
-    @pytest.mark.parametrize("link", ["javascript:alert(1)", " JavaScript:void(0)", "data:text/html,x",
-                                      "vbscript:x", "java\tscript:alert(1)"])
+    @pytest.mark.parametrize(
+        "link",
+        [
+            "javascript:alert(1)",
+            " JavaScript:void(0)",
+            "data:text/html,x",
+            "vbscript:x",
+            "java\tscript:alert(1)",
+        ],
+    )
     def test_unsafe_schemes_refused(self, link: str) -> None:
         """Script-bearing links raise, so the entry is dropped with a reason."""
         with pytest.raises(UnsafeLinkError):
@@ -56,7 +64,9 @@ class TestCanonicalUrl:
 class TestPlainText:
     def test_strips_html_and_decodes_entities(self) -> None:
         """Tags go, entities are decoded, whitespace collapses, scripts vanish."""
-        markup = "<p>Putin &amp; Maduro</p><script>alert(1)</script>\n\n<b>sign</b>&nbsp;deal &#8212; ok"
+        markup = (
+            "<p>Putin &amp; Maduro</p><script>alert(1)</script>\n\n<b>sign</b>&nbsp;deal &#8212; ok"
+        )
         assert plain_text(markup) == "Putin & Maduro sign deal — ok"
 
     def test_plain_text_passes_through(self) -> None:

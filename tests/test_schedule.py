@@ -9,16 +9,33 @@ from monitor.schedule import plan_after_failure, plan_after_success
 from monitor.values import FeedRecord, FetchFailure
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-SETTINGS = FetchSettings(backoff_base_s=60, backoff_max_s=3600, retry_after_cap_s=7200,
-                         disable_after_permanent_failures=3)
+SETTINGS = FetchSettings(
+    backoff_base_s=60,
+    backoff_max_s=3600,
+    retry_after_cap_s=7200,
+    disable_after_permanent_failures=3,
+)
 
 
 def make_feed(**overrides: object) -> FeedRecord:
     base = FeedRecord(
-        id=1, url="https://e.org/rss", name=None, language=None, enabled=True, poll_interval_s=600,
-        etag='"v1"', last_modified="Mon, 02 Nov 2026 10:00:00 GMT", next_poll_at=NOW,
-        consecutive_failures=0, permanent_failures=0, last_status=None, last_http_status=None,
-        last_error=None, last_error_class=None, disabled_reason=None, last_fetched_at=None,
+        id=1,
+        url="https://e.org/rss",
+        name=None,
+        language=None,
+        enabled=True,
+        poll_interval_s=600,
+        etag='"v1"',
+        last_modified="Mon, 02 Nov 2026 10:00:00 GMT",
+        next_poll_at=NOW,
+        consecutive_failures=0,
+        permanent_failures=0,
+        last_status=None,
+        last_http_status=None,
+        last_error=None,
+        last_error_class=None,
+        disabled_reason=None,
+        last_fetched_at=None,
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
 
@@ -49,9 +66,15 @@ class TestFailure:
         for failures, step in [(0, 60), (1, 120), (2, 240), (10, 3600)]:
             feed = make_feed(consecutive_failures=failures)
             low = plan_after_failure(feed, make_failure(ErrorClass.TRANSIENT), NOW, SETTINGS, 0.0)
-            high = plan_after_failure(feed, make_failure(ErrorClass.TRANSIENT), NOW, SETTINGS, 0.999)
+            high = plan_after_failure(
+                feed, make_failure(ErrorClass.TRANSIENT), NOW, SETTINGS, 0.999
+            )
             assert low.next_poll_at == NOW + timedelta(seconds=step / 2)
-            assert NOW + timedelta(seconds=step * 0.99) < high.next_poll_at <= NOW + timedelta(seconds=step)
+            assert (
+                NOW + timedelta(seconds=step * 0.99)
+                < high.next_poll_at
+                <= NOW + timedelta(seconds=step)
+            )
 
     def test_retry_after_is_honoured_and_capped(self) -> None:
         """Rate limiting waits for Retry-After, at least the poll interval, at most the cap."""
@@ -67,7 +90,10 @@ class TestFailure:
         feed = make_feed(consecutive_failures=2, permanent_failures=2)
         state = plan_after_failure(feed, make_failure(ErrorClass.PERMANENT), NOW, SETTINGS, 0.5)
         assert not state.enabled
-        assert state.disabled_reason is not None and "3 consecutive permanent failures" in state.disabled_reason
+        assert (
+            state.disabled_reason is not None
+            and "3 consecutive permanent failures" in state.disabled_reason
+        )
 
     def test_transient_failure_breaks_the_permanent_streak(self) -> None:
         """Only permanent failures in a row count towards disabling."""

@@ -50,7 +50,9 @@ def settings_for(ctx: click.Context) -> Settings:
 
 
 @contextmanager
-def open_database(settings: Settings, require_schema: bool = True) -> Iterator[sessionmaker[Session]]:
+def open_database(
+    settings: Settings, require_schema: bool = True
+) -> Iterator[sessionmaker[Session]]:
     engine = open_engine(settings.database)
     try:
         if require_schema:
@@ -75,7 +77,9 @@ def json_default(value: Any) -> Any:
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -38,10 +38,12 @@ def list_command(ctx: click.Context, output_format: str) -> None:
     if output_format == "json":
         echo_json([dataclasses.asdict(record) for record in records])
         return
-    click.echo(render_table(
-        ["id", "name", "lang", "status", "fails", "next poll (UTC)", "problem", "url"],
-        [health_row(record) for record in records],
-    ))
+    click.echo(
+        render_table(
+            ["id", "name", "lang", "status", "fails", "next poll (UTC)", "problem", "url"],
+            [health_row(record) for record in records],
+        )
+    )
 
 
 def health_row(feed: FeedRecord) -> list[object]:
@@ -64,9 +66,13 @@ def health_row(feed: FeedRecord) -> list[object]:
 @click.argument("url")
 @click.option("--name", help="Display name (default: the feed's own title).")
 @click.option("--language", help="ISO 639-1 code of the feed's articles, e.g. es.")
-@click.option("--interval", "interval_s", type=click.IntRange(min=30), help="Poll interval, seconds.")
+@click.option(
+    "--interval", "interval_s", type=click.IntRange(min=30), help="Poll interval, seconds."
+)
 @click.pass_context
-def add(ctx: click.Context, url: str, name: str | None, language: str | None, interval_s: int | None) -> None:
+def add(
+    ctx: click.Context, url: str, name: str | None, language: str | None, interval_s: int | None
+) -> None:
     """Add the feed at URL; it is due for polling at once."""
     if not url.startswith(("http://", "https://")):
         raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")

@@ -21,8 +21,13 @@ IDLE_SLEEP_S = 30.0
 @config_option
 @click.option("--once", is_flag=True, help="Run one cycle over the due feeds and exit.")
 @click.option("--feed", "feed_url", help="Fetch only this stored feed, due or not.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
 @click.pass_context
 def fetch(ctx: click.Context, once: bool, feed_url: str | None, output_format: str) -> None:
     """Fetch due feeds, store new articles and print a summary of each cycle.

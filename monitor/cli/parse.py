@@ -15,13 +15,22 @@ from monitor.values import ParsedEntry
 
 @click.command()
 @config_option
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "output_format", type=click.Choice(["jsonl"]), default="jsonl",
-              show_default=True, help="One JSON object per kept entry on stdout.")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["jsonl"]),
+    default="jsonl",
+    show_default=True,
+    help="One JSON object per kept entry on stdout.",
+)
 @click.option("--base-url", help="Resolve relative links against this URL.")
 @click.pass_context
-def parse(ctx: click.Context, files: tuple[Path, ...], output_format: str, base_url: str | None) -> None:
+def parse(
+    ctx: click.Context, files: tuple[Path, ...], output_format: str, base_url: str | None
+) -> None:
     """Parse feed FILES; print kept entries, report dropped ones and malformed feeds on stderr.
 
     Malformed feeds are data, not usage errors: the exit status stays 0.
@@ -29,7 +38,9 @@ def parse(ctx: click.Context, files: tuple[Path, ...], output_format: str, base_
     settings = settings_for(ctx)
     with ParserPool(settings.parse) as parsers:
         options = parsers.options(utc_now(), None)
-        futures = [(path, parsers.submit(path.read_bytes(), {}, base_url, options)) for path in files]
+        futures = [
+            (path, parsers.submit(path.read_bytes(), {}, base_url, options)) for path in files
+        ]
         for path, future in futures:
             try:
                 parsed = future.result()
@@ -41,7 +52,9 @@ def parse(ctx: click.Context, files: tuple[Path, ...], output_format: str, base_
                 click.echo(json.dumps(entry_record(path, entry), ensure_ascii=False))
             for dropped in parsed.dropped:
                 hint = f" ({dropped.hint})" if dropped.hint else ""
-                click.echo(f"{path}: entry {dropped.index} dropped: {dropped.reason}{hint}", err=True)
+                click.echo(
+                    f"{path}: entry {dropped.index} dropped: {dropped.reason}{hint}", err=True
+                )
 
 
 def entry_record(path: Path, entry: ParsedEntry) -> dict[str, object]:

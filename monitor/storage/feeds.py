@@ -81,7 +81,9 @@ def get_feed(session: Session, url: str) -> FeedRecord | None:
     return to_feed_record(row) if row else None
 
 
-def select_due_feeds(session: Session, now: datetime, only_url: str | None = None) -> list[FeedRecord]:
+def select_due_feeds(
+    session: Session, now: datetime, only_url: str | None = None
+) -> list[FeedRecord]:
     """Enabled feeds whose next poll time has come; `only_url` picks one feed, due or not."""
     query = select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.next_poll_at, Feed.id)
     if only_url is not None:
@@ -136,7 +138,9 @@ def record_fetch(
 
 
 def list_fetch_log(session: Session, feed_id: int) -> list[FetchLogEntry]:
-    rows = session.scalars(select(FetchLog).where(FetchLog.feed_id == feed_id).order_by(FetchLog.id))
+    rows = session.scalars(
+        select(FetchLog).where(FetchLog.feed_id == feed_id).order_by(FetchLog.id)
+    )
     return [
         FetchLogEntry(
             started_at=row.started_at,

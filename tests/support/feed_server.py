@@ -20,6 +20,11 @@ class Reply:
 Route = Callable[[dict[str, str]], Reply]
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up mid-request (deadline tests) are expected here."""
+
+
 class FeedServer:
     """Serve `Reply`s by path; every request's headers are recorded in `requests`."""
 
@@ -41,7 +46,7 @@ class FeedServer:
             def log_message(self, *_args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.httpd = QuietHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

@@ -1,0 +1,66 @@
+"""The real feed corpus in ../shared/corpus/feeds: nothing escapes, nothing over budget, no
+entry lost that plain feedparser 6.0.14 finds (unless dropped with a stated reason)."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.config import ParseSettings
+from monitor.errors import ParseError
+from monitor.parse import ParserPool, explain_parse_failure
+
+BUDGET_S = 10.0
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+def test_corpus_parses_without_loss(shared_dir: Path) -> None:
+    """Every corpus file parses within budget; kept + stated drops >= feedparser's count."""
+    corpus = shared_dir / "corpus" / "feeds"
+    with (corpus / "MANIFEST.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3063
+    totals: Counter[str] = Counter()
+    losses, escapes, over_budget = [], [], []
+    with ParserPool(ParseSettings(workers=2, time_budget_s=BUDGET_S)) as pool:
+        options = pool.options(datetime.now(UTC), None)
+        futures = [
+            (row, pool.submit((corpus / row["path"]).read_bytes(), {}, None, options))
+            for row in rows
+        ]
+        for row, future in futures:
+            floor = int(row["fp6014_entries"] or 0)
+            totals["feedparser_entries"] += floor
+            try:
+                parsed = future.result()
+            except Exception as exc:
+                failure = explain_parse_failure(exc, BUDGET_S)
+                if "budget" in str(failure):
+                    over_budget.append(row["path"])
+                elif not isinstance(exc, ParseError):
+                    escapes.append(f"{row['path']}: {failure}")
+                totals["files_not_feeds"] += 1
+                if floor:
+                    losses.append(f"{row['path']}: {failure} (feedparser found {floor})")
+                continue
+            kept, dropped = len(parsed.entries), len(parsed.dropped)
+            totals["files_parsed"] += 1
+            totals["entries_kept"] += kept
+            totals["entries_dropped_with_reason"] += dropped
+            if kept + dropped < floor:
+                losses.append(
+                    f"{row['path']}: kept {kept} + dropped {dropped} < feedparser {floor}"
+                )
+    print(f"\ncorpus totals: {dict(totals)}")
+    assert escapes == [], escapes[:10]
+    assert over_budget == [], over_budget[:10]
+    assert losses == [], losses[:10]
+    assert (
+        totals["entries_kept"] + totals["entries_dropped_with_reason"]
+        >= totals["feedparser_entries"]
+    )

@@ -11,9 +11,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings
+from monitor.loopback import FeedServer
 from monitor.storage import migrate
 from monitor.storage.engine import open_engine
-from tests.support.feed_server import FeedServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT_ROOT.parent / "shared"

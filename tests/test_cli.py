@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import cli
-from tests.support.feed_server import FeedServer, Reply, item, rss
+from monitor.loopback import FeedServer, Reply, item, rss
 
 DATA = Path(__file__).parent / "data"
 

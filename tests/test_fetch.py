@@ -20,10 +20,10 @@ from monitor.errors import (
     TooManyRedirectsError,
 )
 from monitor.fetch import BodyDecoder, Validators, fetch_feed, open_client, parse_retry_after
+from monitor.loopback import FeedServer, Reply, item, rss
 from monitor.values import FetchedBody
 from tests.conftest import SettingsFactory
 from tests.factories import NOW
-from tests.support.feed_server import FeedServer, Reply, item, rss
 
 FEED = rss([item("Hello", "https://e.org/1", "1")])
 
@@ -212,7 +212,7 @@ class TestSSRFGuard:
     ) -> None:
         """Loopback in any spelling is refused before a request is sent."""
         feed_server.add("/feed", Reply(body=FEED))
-        port = feed_server.httpd.server_address[1]
+        port = feed_server.port
         with pytest.raises(BlockedAddressError) as caught:
             fetch(network.model_copy(update={"allow_cidrs": ()}), f"http://{host}:{port}/feed")
         assert caught.value.error_class is ErrorClass.PERMANENT
@@ -223,7 +223,7 @@ class TestSSRFGuard:
     ) -> None:
         """`0x7f000001` really is 127.0.0.1: with the loopback CIDR allowed it is fetched."""
         feed_server.add("/feed", Reply(body=FEED))
-        port = feed_server.httpd.server_address[1]
+        port = feed_server.port
         assert fetch(network, f"http://0x7f000001:{port}/feed").body == FEED
 
     def test_metadata_address_blocked(self, network: NetworkSettings) -> None:
@@ -237,7 +237,7 @@ class TestSSRFGuard:
         with FeedServer("127.0.0.2") as public, FeedServer("127.0.0.1") as internal:
             internal.add("/secret", Reply(body=FEED))
             public.add("/feed", Reply(302, {"Location": internal.url("/secret")}))
-            port = public.httpd.server_address[1]
+            port = public.port
             resolver = StaticResolver({"news.example.org": "127.0.0.2"})
             url = f"http://news.example.org:{port}/feed"
             only_public = network.model_copy(

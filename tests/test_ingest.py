@@ -9,11 +9,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings
 from monitor.ingest import add_default_feeds_if_empty, open_ingestor
+from monitor.loopback import FeedServer, Reply, item, rss
 from monitor.storage.articles import count_articles
 from monitor.storage.feeds import add_feeds, get_feed, list_feeds, list_fetch_log
 from monitor.values import CycleSummary, FeedRecord, FeedSpec
 from tests.conftest import SettingsFactory
-from tests.support.feed_server import FeedServer, Reply, item, rss
 from tests.test_fetch import gzip_bomb
 
 RUSSIAN = "Лавров провёл переговоры с министром иностранных дел Венесуэлы"

@@ -9,8 +9,8 @@ import pytest
 
 from monitor.config import ParseSettings
 from monitor.errors import ParseError
+from monitor.loopback import item, rss
 from monitor.parse import ParseOptions, ParserPool, explain_parse_failure, parse_document
-from tests.support.feed_server import item, rss
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -7,14 +7,10 @@ import dataclasses
 import sys
 
 import click
-from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.cli.common import config_option, echo_json, open_database, settings_for
-from monitor.config import Settings
-from monitor.ingest import add_default_feeds_if_empty, open_ingestor, utc_now
 from monitor.values import CycleSummary, FeedCycleResult
-
-IDLE_SLEEP_S = 30.0
+from workers.ingest import run_ingest_job
 
 
 @click.command()
@@ -32,33 +28,25 @@ IDLE_SLEEP_S = 30.0
 def fetch(ctx: click.Context, once: bool, feed_url: str | None, output_format: str) -> None:
     """Fetch due feeds, store new articles and print a summary of each cycle.
 
-    Without --once, cycles repeat until interrupted (Ctrl-C).
+    Without --once, cycles repeat until interrupted (Ctrl-C). An empty database first gets
+    the feeds of config/feeds.toml.
     """
     settings = settings_for(ctx)
+    bars: list[ProgressBar] = []
+
+    def new_bar() -> ProgressBar:
+        bars.append(ProgressBar())
+        return bars[-1]
+
+    def on_cycle(summary: CycleSummary) -> None:
+        bars[-1].finish()
+        report(summary, output_format)
+
     with open_database(settings) as sessions:
-        add_default_feeds_if_empty(sessions, settings, utc_now())
         try:
-            asyncio.run(run_cycles(settings, sessions, once, feed_url, output_format))
+            asyncio.run(run_ingest_job(settings, sessions, once, feed_url, new_bar, on_cycle))
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
-
-
-async def run_cycles(
-    settings: Settings,
-    sessions: sessionmaker[Session],
-    once: bool,
-    feed_url: str | None,
-    output_format: str,
-) -> None:
-    async with open_ingestor(settings, sessions) as ingestor:
-        while True:
-            bar = ProgressBar()
-            summary = await ingestor.run_cycle(feed_url, bar)
-            bar.finish()
-            report(summary, output_format)
-            if once or feed_url:
-                return
-            await asyncio.sleep(IDLE_SLEEP_S)
 
 
 class ProgressBar:

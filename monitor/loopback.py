@@ -1,4 +1,5 @@
-"""A real HTTP server on 127.0.0.1 whose routes tests define per path."""
+"""A small HTTP server on 127.0.0.1 serving feeds by path: for the benchmarks, the tests and
+an offline demo. Routes are `Reply` values or functions of the request headers."""
 
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ class Reply:
 Route = Callable[[dict[str, str]], Reply]
 
 
+def constant_route(reply: Reply) -> Route:
+    return lambda _headers: reply
+
+
 class QuietHTTPServer(ThreadingHTTPServer):
+    request_queue_size = 256
+
     def handle_error(self, request: object, client_address: object) -> None:
         """Clients that hang up mid-request (deadline tests) are expected here."""
 
@@ -52,14 +59,21 @@ class FeedServer:
 
     @property
     def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def host(self) -> str:
+        return str(self.httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
 
     def url(self, path: str) -> str:
         return self.base_url + path
 
     def add(self, path: str, reply: Reply | Route) -> str:
-        self.routes[path] = reply if callable(reply) else (lambda _h, r=reply: r)
+        self.routes[path] = reply if callable(reply) else constant_route(reply)
         return self.url(path)
 
     def hits(self, path: str) -> list[dict[str, str]]:

@@ -32,6 +32,8 @@ ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Inflate in small steps: one unbounded call would grow (and copy) a buffer up to the cap.
+INFLATE_STEP_BYTES = 256 * 1024
 TRANSIENT_STATUSES = frozenset({408, 425, 500, 502, 503, 504, 507, 520, 521, 522, 523, 524})
 
 
@@ -227,7 +229,8 @@ class BodyDecoder:
         data = chunk
         while data:
             try:
-                out = self.inflater.decompress(data, self.max_bytes - self.size + 1)
+                limit = min(INFLATE_STEP_BYTES, self.max_bytes - self.size + 1)
+                out = self.inflater.decompress(data, limit)
             except zlib.error:
                 if self.started or self.coding == "gzip":
                     raise FetchError("corrupt compressed body") from None

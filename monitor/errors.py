@@ -7,6 +7,7 @@
     │   ├── BodyTooLargeError         the body (after decompression) passed the cap
     │   ├── DeadlineExceededError     the whole fetch took longer than its deadline
     │   ├── TooManyRedirectsError     the redirect chain is longer than allowed
+    │   ├── UnsupportedSchemeError    a URL (or redirect target) that is not http/https
     │   └── HTTPStatusError           a non-2xx/304 answer from the server
     ├── ParseError                    a body could not be turned into a feed (not a feed, timeout)
     └── StorageError                  the database is missing, unmigrated or unreachable
@@ -69,6 +70,12 @@ class DeadlineExceededError(FetchError):
 
 class TooManyRedirectsError(FetchError):
     """The redirect chain is longer than the configured limit."""
+
+    error_class = ErrorClass.PERMANENT
+
+
+class UnsupportedSchemeError(FetchError):
+    """A URL, or a redirect target, whose scheme is not http or https."""
 
     error_class = ErrorClass.PERMANENT
 

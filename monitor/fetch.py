@@ -23,6 +23,7 @@ from monitor.errors import (
     HTTPStatusError,
     MonitorError,
     TooManyRedirectsError,
+    UnsupportedSchemeError,
 )
 from monitor.netguard import AddressPolicy, GuardedNetworkBackend, Resolver
 from monitor.values import FetchedBody, FetchFailure
@@ -135,10 +136,6 @@ def require_http_url(url: str) -> str:
     if scheme not in ("http", "https"):
         raise UnsupportedSchemeError(f"unsupported URL scheme {scheme!r}")
     return url
-
-
-class UnsupportedSchemeError(FetchError):
-    error_class = ErrorClass.PERMANENT
 
 
 def request_headers(validators: Validators) -> dict[str, str]:

@@ -106,3 +106,13 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is absent (it exists only in the development workspace)")
     return SHARED
+
+
+REPORTED_TOTALS: dict[str, dict[str, int]] = {}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Tests that measure a whole data set report their totals here, in every run."""
+    for name, totals in REPORTED_TOTALS.items():
+        figures = ", ".join(f"{key} {value:,}" for key, value in totals.items())
+        terminalreporter.write_line(f"{name}: {figures}")

@@ -13,6 +13,7 @@ import pytest
 from monitor.config import ParseSettings
 from monitor.errors import ParseError
 from monitor.parse import ParserPool, explain_parse_failure
+from tests.conftest import REPORTED_TOTALS
 
 BUDGET_S = 10.0
 
@@ -56,7 +57,7 @@ def test_corpus_parses_without_loss(shared_dir: Path) -> None:
                 losses.append(
                     f"{row['path']}: kept {kept} + dropped {dropped} < feedparser {floor}"
                 )
-    print(f"\ncorpus totals: {dict(totals)}")
+    REPORTED_TOTALS["feed corpus"] = dict(totals)
     assert escapes == [], escapes[:10]
     assert over_budget == [], over_budget[:10]
     assert losses == [], losses[:10]

@@ -1,0 +1,89 @@
+"""The gazetteer: term lists from data files (`config/gazetteer/*.toml`) compiled into matchers.
+
+Patterns and texts are folded the same way (lower case, accents removed, ё → е, punctuation →
+space); a pattern matches at word boundaries, and a token ending in `*` matches any ending, which
+covers Russian inflections (`венесуэл*` → Венесуэла, Венесуэлы, Венесуэле, венесуэльский).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from monitor.config import read_toml
+from monitor.errors import ConfigError
+from monitor.normalize import fold_text
+
+GAZETTEER_FILES = ("russia.toml", "latam.toml", "context.toml", "topics.toml")
+
+
+@dataclass(frozen=True, slots=True)
+class TermMatcher:
+    """One category of terms compiled into a single regular expression."""
+
+    name: str
+    pattern: re.Pattern[str]
+
+    def find(self, folded: str) -> list[str]:
+        """Every distinct matched text, in order of appearance."""
+        return list(dict.fromkeys(m.group(0) for m in self.pattern.finditer(folded)))
+
+
+@dataclass(frozen=True, slots=True)
+class Gazetteer:
+    russia: Mapping[str, TermMatcher]
+    countries: Mapping[str, TermMatcher]
+    region: TermMatcher
+    context: Mapping[str, TermMatcher]
+    topics: Mapping[str, TermMatcher]
+    traps: TermMatcher
+    fingerprint: str
+
+    def remove_traps(self, folded: str) -> str:
+        return self.traps.pattern.sub(" ", folded)
+
+
+def compile_terms(name: str, terms: Iterable[str]) -> TermMatcher:
+    alternatives = sorted({term_regex(term) for term in terms if fold_text(term)}, key=len, reverse=True)
+    if not alternatives:
+        return TermMatcher(name, re.compile(r"(?!x)x"))
+    return TermMatcher(name, re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)"))
+
+
+def term_regex(term: str) -> str:
+    parts = []
+    for token in term.split():
+        stem = fold_text(token.rstrip("*"))
+        if not stem:
+            continue
+        parts.append(r"\s".join(re.escape(p) for p in stem.split()) + (r"\w*" if token.endswith("*") else ""))
+    return r"\s".join(parts)
+
+
+def load_gazetteer(directory: Path) -> Gazetteer:
+    """Read every gazetteer file of `directory`; a malformed one raises ConfigError."""
+    data = {name: read_toml(directory / name) for name in GAZETTEER_FILES}
+    try:
+        context = data["context.toml"]
+        return Gazetteer(
+            russia={k: compile_terms(k, v["terms"]) for k, v in data["russia.toml"].items()},
+            countries={
+                code: compile_terms(code, v["terms"])
+                for code, v in data["latam.toml"]["countries"].items()
+            },
+            region=compile_terms("region", data["latam.toml"]["region"]["terms"]),
+            context={k: compile_terms(k, v["terms"]) for k, v in context.items() if k != "traps"},
+            topics={k: compile_terms(k, v["terms"]) for k, v in data["topics.toml"]["topics"].items()},
+            traps=compile_terms("traps", context["traps"]["terms"]),
+            fingerprint=digest(data),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{directory}: malformed gazetteer: missing or wrong {exc}") from None
+
+
+def digest(data: Mapping[str, Any]) -> str:
+    return hashlib.sha256(repr(sorted(data.items())).encode()).hexdigest()[:16]

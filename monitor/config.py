@@ -64,6 +64,25 @@ class FeedsSettings(Section):
     file: Path = Path("config/feeds.toml")
 
 
+class EmbeddingSettings(Section):
+    model: str = "use-multilingual-v3"
+    batch_size: int = Field(default=64, ge=1)
+    threads: int = Field(default=2, ge=1)
+    cache_dir: Path = Path("var/cache")
+
+
+class RelevanceSettings(Section):
+    gazetteer_dir: Path = Path("config/gazetteer")
+    model_file: Path = Path("config/relevance.toml")
+    seeds_dir: Path = Path("config/seeds/russia-latam")
+
+
+class StorySettings(Section):
+    window_days: int = Field(default=7, ge=1)
+    same_story_threshold: float = Field(default=0.6, gt=0, lt=1)
+    seed_duplicate_threshold: float = Field(default=0.9, gt=0, le=1)
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "text"] = "auto"
@@ -84,6 +103,9 @@ class Settings(BaseSettings):
     fetch: FetchSettings = FetchSettings()
     parse: ParseSettings = ParseSettings()
     feeds: FeedsSettings = FeedsSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    relevance: RelevanceSettings = RelevanceSettings()
+    stories: StorySettings = StorySettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod

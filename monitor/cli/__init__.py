@@ -12,6 +12,7 @@ from monitor.cli.db import db
 from monitor.cli.feeds import feeds
 from monitor.cli.fetch import fetch
 from monitor.cli.parse import parse
+from monitor.cli.tagging import eval_group, same_story, seeds, tag
 from monitor.errors import ConfigError, MonitorError
 
 EXIT_FAILURE = 1
@@ -29,6 +30,10 @@ cli.add_command(db)
 cli.add_command(feeds)
 cli.add_command(fetch)
 cli.add_command(parse)
+cli.add_command(tag)
+cli.add_command(same_story)
+cli.add_command(eval_group)
+cli.add_command(seeds)
 
 
 def main() -> None:

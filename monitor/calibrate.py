@@ -33,7 +33,9 @@ def score_predictions(predicted: Sequence[bool], actual: Sequence[bool]) -> Bina
     return BinaryScores(round(precision, 4), round(recall, 4), round(f1, 4), tp, fp, fn)
 
 
-def fit_logistic(features: Matrix, labels: npt.NDArray[np.bool_], l2: float) -> tuple[Matrix, float]:
+def fit_logistic(
+    features: Matrix, labels: npt.NDArray[np.bool_], l2: float
+) -> tuple[Matrix, float]:
     """Weights and bias minimising log-loss + l2/2·|w|² (the bias is not penalised)."""
     rows, columns = features.shape
     design = np.hstack([features, np.ones((rows, 1))])
@@ -72,7 +74,9 @@ def cross_validated_probabilities(
 def best_threshold(probabilities: Matrix, labels: npt.NDArray[np.bool_]) -> float:
     """The threshold that maximises F1 (ties: the one nearest 0.5)."""
     candidates = np.unique(np.round(probabilities, 3))
+
     def f1_at(threshold: float) -> tuple[float, float]:
         scores = score_predictions(list(probabilities >= threshold), list(labels))
         return scores.f1, -abs(threshold - 0.5)
+
     return float(max(candidates, key=f1_at))

@@ -79,8 +79,8 @@ class RelevanceSettings(Section):
 
 class StorySettings(Section):
     window_days: int = Field(default=7, ge=1)
-    same_story_threshold: float = Field(default=0.6, gt=0, lt=1)
-    seed_duplicate_threshold: float = Field(default=0.9, gt=0, le=1)
+    same_story_threshold: float = Field(default=0.54, gt=0, lt=1)
+    seed_duplicate_threshold: float = Field(default=0.85, gt=0, le=1)
 
 
 class LoggingSettings(Section):

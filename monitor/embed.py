@@ -41,7 +41,8 @@ class Embedder(Protocol):
 def normalise_rows(vectors: npt.ArrayLike) -> Vectors:
     array = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return array / np.maximum(norms, 1e-12)
+    normalised: Vectors = array / np.maximum(norms, 1e-12)
+    return normalised
 
 
 def sha256_of(path: Path) -> str:
@@ -56,7 +57,8 @@ def require_digest(path: Path, expected: str, what: str) -> None:
     actual = sha256_of(path)
     if actual != expected:
         raise ConfigError(
-            f"embedding.model: {what} weights at {path} have SHA-256 {actual}, expected {expected}; "
+            f"embedding.model: {what} weights at {path} have SHA-256 {actual}, "
+            f"expected {expected}; "
             "refusing to load a different model (configure its folder explicitly to use it)"
         )
 
@@ -98,7 +100,9 @@ def resolve_sentence_transformer(model: str) -> Path:
         return path
     path = Path(model).expanduser()
     if not path.is_dir():
-        raise ConfigError(f"embedding.model: {model!r} is not {MINILM}, {USE_MULTILINGUAL} or a model folder")
+        raise ConfigError(
+            f"embedding.model: {model!r} is not {MINILM}, {USE_MULTILINGUAL} or a model folder"
+        )
     return path
 
 

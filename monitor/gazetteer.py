@@ -48,7 +48,9 @@ class Gazetteer:
 
 
 def compile_terms(name: str, terms: Iterable[str]) -> TermMatcher:
-    alternatives = sorted({term_regex(term) for term in terms if fold_text(term)}, key=len, reverse=True)
+    alternatives = sorted(
+        {term_regex(term) for term in terms if fold_text(term)}, key=len, reverse=True
+    )
     if not alternatives:
         return TermMatcher(name, re.compile(r"(?!x)x"))
     return TermMatcher(name, re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)"))
@@ -60,7 +62,9 @@ def term_regex(term: str) -> str:
         stem = fold_text(token.rstrip("*"))
         if not stem:
             continue
-        parts.append(r"\s".join(re.escape(p) for p in stem.split()) + (r"\w*" if token.endswith("*") else ""))
+        parts.append(
+            r"\s".join(re.escape(p) for p in stem.split()) + (r"\w*" if token.endswith("*") else "")
+        )
     return r"\s".join(parts)
 
 
@@ -77,7 +81,9 @@ def load_gazetteer(directory: Path) -> Gazetteer:
             },
             region=compile_terms("region", data["latam.toml"]["region"]["terms"]),
             context={k: compile_terms(k, v["terms"]) for k, v in context.items() if k != "traps"},
-            topics={k: compile_terms(k, v["terms"]) for k, v in data["topics.toml"]["topics"].items()},
+            topics={
+                k: compile_terms(k, v["terms"]) for k, v in data["topics.toml"]["topics"].items()
+            },
             traps=compile_terms("traps", context["traps"]["terms"]),
             fingerprint=digest(data),
         )

@@ -41,7 +41,8 @@ FEATURES = (
 )
 # Wire datelines ("MOSCOW, January 5. /TASS/.") say where a desk sits, not who acts.
 DATELINE = re.compile(
-    r"(?:^|(?<=[|.]\s))[A-ZÁÉÍÓÚА-ЯЁ][A-ZÁÉÍÓÚА-ЯЁ .'-]{2,40},\s+\w+\s+\d{1,2}\s*[./]\s*(?:/?\s*\w+\s*/\.?)?"
+    r"(?:^|(?<=[|.]\s))[A-ZÁÉÍÓÚА-ЯЁ][A-ZÁÉÍÓÚА-ЯЁ .'-]{2,40},\s+\w+\s+\d{1,2}\s*[./]\s*"
+    r"(?:/?\s*\w+\s*/\.?)?"
     r"|/\s*(?:TASS|ТАСС|RIA|РИА|EFE|AFP|AP|Reuters|Sputnik)\s*/\.?"
 )
 LIST_WORDS = frozenset({"and", "y", "e", "и", "or", "o", "ou", "или", "to", "a"})
@@ -86,10 +87,16 @@ def gather_evidence(gazetteer: Gazetteer, title: str, summary: str) -> Evidence:
     text = DATELINE.sub(" ", f"{title} | {summary}")
     folded = gazetteer.remove_traps(fold_text(text))
     russia = {kind: found for kind, m in gazetteer.russia.items() if (found := m.find(folded))}
-    countries = {code: found for code, m in gazetteer.countries.items() if (found := m.find(folded))}
+    countries = {
+        code: found for code, m in gazetteer.countries.items() if (found := m.find(folded))
+    }
     context = {name: found for name, m in gazetteer.context.items() if (found := m.find(folded))}
     topics = [name for name, m in gazetteer.topics.items() if m.find(folded)]
-    if is_enumeration(folded, [t for ts in russia.values() for t in ts], [t for ts in countries.values() for t in ts]):
+    if is_enumeration(
+        folded,
+        [t for ts in russia.values() for t in ts],
+        [t for ts in countries.values() for t in ts],
+    ):
         context["enumeration"] = ["listed together"]
     return Evidence(russia, countries, gazetteer.region.find(folded), context, topics)
 
@@ -100,7 +107,9 @@ def is_enumeration(folded: str, russia_terms: Sequence[str], latam_terms: Sequen
     for first, second in ((russia_terms, latam_terms), (latam_terms, russia_terms)):
         for a in first:
             for b in second:
-                between = re.search(rf"(?<!\w){re.escape(a)}((?:\s+\w+)?)\s+{re.escape(b)}(?!\w)", folded)
+                between = re.search(
+                    rf"(?<!\w){re.escape(a)}((?:\s+\w+)?)\s+{re.escape(b)}(?!\w)", folded
+                )
                 if between and set(between.group(1).split()) <= LIST_WORDS:
                     return True
     return False
@@ -140,7 +149,9 @@ def extract_features(evidence: Evidence, seed_similarity: float) -> dict[str, fl
 
 
 def score_features(model: RelevanceModel, features: Mapping[str, float]) -> float:
-    logit = model.bias + sum(model.weights.get(name, 0.0) * value for name, value in features.items())
+    logit = model.bias + sum(
+        model.weights.get(name, 0.0) * value for name, value in features.items()
+    )
     return 1.0 / (1.0 + math.exp(-logit))
 
 
@@ -178,5 +189,8 @@ def explain(evidence: Evidence, nearest_seed: NearestSeed | None) -> dict[str, o
     if "relation" in evidence.context:
         reasons["relation"] = list(evidence.context["relation"])
     if nearest_seed:
-        reasons["nearest_seed"] = {"name": nearest_seed.name, "similarity": round(nearest_seed.similarity, 3)}
+        reasons["nearest_seed"] = {
+            "name": nearest_seed.name,
+            "similarity": round(nearest_seed.similarity, 3),
+        }
     return reasons

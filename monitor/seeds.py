@@ -72,7 +72,9 @@ def split_passages(paragraphs: Sequence[str], max_chars: int = PASSAGE_MAX_CHARS
 def read_seed(path: Path) -> Seed:
     data = path.read_bytes()
     text = data.decode("utf-8", errors="replace")
-    return Seed(path.stem, hashlib.sha256(data).hexdigest(), tuple(split_passages(clean_seed_text(text))))
+    return Seed(
+        path.stem, hashlib.sha256(data).hexdigest(), tuple(split_passages(clean_seed_text(text)))
+    )
 
 
 def list_seed_files(directory: Path) -> list[Path]:
@@ -80,4 +82,6 @@ def list_seed_files(directory: Path) -> list[Path]:
 
 
 def seed_set_digest(seeds: Sequence[Seed]) -> str:
-    return hashlib.sha256("\n".join(f"{s.name}:{s.digest}" for s in seeds).encode()).hexdigest()[:16]
+    return hashlib.sha256("\n".join(f"{s.name}:{s.digest}" for s in seeds).encode()).hexdigest()[
+        :16
+    ]

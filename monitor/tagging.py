@@ -67,7 +67,9 @@ def load_relevance_model(path: Path) -> RelevanceModel:
         unknown = set(weights) - set(FEATURES)
         if unknown:
             raise ConfigError(f"{path}: weights: unknown feature {sorted(unknown)[0]}")
-        return RelevanceModel(weights=weights, bias=float(data["bias"]), threshold=float(data["threshold"]))
+        return RelevanceModel(
+            weights=weights, bias=float(data["bias"]), threshold=float(data["threshold"])
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: missing or invalid {exc}") from None
 
@@ -92,8 +94,12 @@ class Tagger:
     def version(self) -> str:
         """Model id, seed-set hash and settings hash: stored with every match."""
         settings = json.dumps(
-            {"weights": dict(self.model.weights), "bias": self.model.bias,
-             "threshold": self.model.threshold, "gazetteer": self.gazetteer.fingerprint},
+            {
+                "weights": dict(self.model.weights),
+                "bias": self.model.bias,
+                "threshold": self.model.threshold,
+                "gazetteer": self.gazetteer.fingerprint,
+            },
             sort_keys=True,
         )
         settings_hash = hashlib.sha256(settings.encode()).hexdigest()[:12]
@@ -105,8 +111,14 @@ class Tagger:
     def tag(self, items: Sequence[tuple[str, str]]) -> list[Relevance]:
         return self.tag_with_vectors(items, self.embed_items(items))
 
-    def tag_with_vectors(self, items: Sequence[tuple[str, str]], vectors: Vectors) -> list[Relevance]:
-        nearest = self.seeds.nearest(vectors)
+    def tag_with_vectors(
+        self, items: Sequence[tuple[str, str]], vectors: Vectors
+    ) -> list[Relevance]:
+        return self.assess_all(items, self.seeds.nearest(vectors))
+
+    def assess_all(
+        self, items: Sequence[tuple[str, str]], nearest: Sequence[NearestSeed | None]
+    ) -> list[Relevance]:
         return [
             assess(self.gazetteer, self.model, title, summary, seed)
             for (title, summary), seed in zip(items, nearest, strict=True)
@@ -119,7 +131,11 @@ def embedding_text(title: str, summary: str) -> str:
 
 
 def open_tagger(
-    gazetteer_dir: Path, model_file: Path, seeds_dir: Path, embedder: Embedder, cache_dir: Path | None
+    gazetteer_dir: Path,
+    model_file: Path,
+    seeds_dir: Path,
+    embedder: Embedder,
+    cache_dir: Path | None,
 ) -> Tagger:
     return Tagger(
         gazetteer=load_gazetteer(gazetteer_dir),

@@ -170,3 +170,60 @@ class CycleSummary:
     entries_dropped: int
     duration_s: float
     failures: tuple[FeedCycleResult, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class PendingArticle:
+    """A stored article that still needs embedding, a story and a relevance match."""
+
+    id: int
+    feed_id: int
+    title: str
+    summary: str
+    language: str | None
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVector:
+    """An article's stored embedding with what rescoring needs."""
+
+    article_id: int
+    story_id: int | None
+    title: str
+    summary: str
+    vector: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRecord:
+    """What the processing stage stores about one article's relevance."""
+
+    article_id: int
+    relevant: bool
+    score: float
+    countries: tuple[str, ...]
+    topics: tuple[str, ...]
+    reasons: str
+    scorer_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedArticle:
+    """One article's processing outcome, ready to store."""
+
+    article: PendingArticle
+    vector: bytes
+    model_id: str
+    story_id: int
+    seed_duplicate: str | None
+    match: MatchRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSummary:
+    articles: int = 0
+    new_stories: int = 0
+    joined_stories: int = 0
+    seed_duplicates: int = 0
+    relevant: int = 0

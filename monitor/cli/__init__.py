@@ -12,7 +12,7 @@ from monitor.cli.db import db
 from monitor.cli.feeds import feeds
 from monitor.cli.fetch import fetch
 from monitor.cli.parse import parse
-from monitor.cli.tagging import eval_group, same_story, seeds, tag
+from monitor.cli.tagging import eval_group, rescore, same_story, seeds, tag
 from monitor.errors import ConfigError, MonitorError
 
 EXIT_FAILURE = 1
@@ -34,6 +34,7 @@ cli.add_command(tag)
 cli.add_command(same_story)
 cli.add_command(eval_group)
 cli.add_command(seeds)
+cli.add_command(rescore)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -86,3 +87,26 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
 
 def short_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr when it is a terminal; silent otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.visible = sys.stderr.isatty()
+        self.drawn = False
+
+    def update(self, done: int, total: int, detail: str = "") -> None:
+        if not self.visible:
+            return
+        filled = self.WIDTH * done // max(total, 1)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        click.echo(f"\r{self.label} [{bar}] {done}/{total} {detail[:50]:50}", err=True, nl=False)
+        self.drawn = True
+
+    def finish(self) -> None:
+        if self.drawn:
+            click.echo("", err=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sys
+from collections.abc import Callable
 
 import click
 
-from monitor.cli.common import config_option, echo_json, open_database, settings_for
-from monitor.values import CycleSummary, FeedCycleResult
+from monitor.cli.common import ProgressBar, config_option, echo_json, open_database, settings_for
+from monitor.cli.tagging import open_processor
+from monitor.values import CycleSummary, FeedCycleResult, ProcessSummary
 from workers.ingest import run_ingest_job
 
 
@@ -24,8 +25,11 @@ from workers.ingest import run_ingest_job
     default="text",
     show_default=True,
 )
+@click.option("--no-process", is_flag=True, help="Store articles only; embed and tag them later.")
 @click.pass_context
-def fetch(ctx: click.Context, once: bool, feed_url: str | None, output_format: str) -> None:
+def fetch(
+    ctx: click.Context, once: bool, feed_url: str | None, output_format: str, no_process: bool
+) -> None:
     """Fetch due feeds, store new articles and print a summary of each cycle.
 
     Without --once, cycles repeat until interrupted (Ctrl-C). An empty database first gets
@@ -34,46 +38,32 @@ def fetch(ctx: click.Context, once: bool, feed_url: str | None, output_format: s
     settings = settings_for(ctx)
     bars: list[ProgressBar] = []
 
-    def new_bar() -> ProgressBar:
-        bars.append(ProgressBar())
-        return bars[-1]
+    def new_bar() -> Callable[[FeedCycleResult, int, int], None]:
+        bars.append(ProgressBar("feeds"))
+        return lambda result, done, total: bars[-1].update(done, total, result.url)
 
-    def on_cycle(summary: CycleSummary) -> None:
+    def on_cycle(summary: CycleSummary, processed: ProcessSummary | None) -> None:
         bars[-1].finish()
-        report(summary, output_format)
+        report(summary, processed, output_format)
 
     with open_database(settings) as sessions:
+        processor = None if no_process else open_processor(settings, sessions)
         try:
-            asyncio.run(run_ingest_job(settings, sessions, once, feed_url, new_bar, on_cycle))
+            asyncio.run(
+                run_ingest_job(settings, sessions, processor, once, feed_url, new_bar, on_cycle)
+            )
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
 
 
-class ProgressBar:
-    """A one-line progress bar on stderr when it is a terminal; silent otherwise."""
-
-    WIDTH = 30
-
-    def __init__(self) -> None:
-        self.visible = sys.stderr.isatty()
-        self.drawn = False
-
-    def __call__(self, result: FeedCycleResult, done: int, total: int) -> None:
-        if not self.visible:
-            return
-        filled = self.WIDTH * done // max(total, 1)
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        click.echo(f"\r[{bar}] {done}/{total} {result.url[:50]:50}", err=True, nl=False)
-        self.drawn = True
-
-    def finish(self) -> None:
-        if self.drawn:
-            click.echo("", err=True)
-
-
-def report(summary: CycleSummary, output_format: str) -> None:
+def report(summary: CycleSummary, processed: ProcessSummary | None, output_format: str) -> None:
     if output_format == "json":
-        echo_json(dataclasses.asdict(summary))
+        echo_json(
+            {
+                **dataclasses.asdict(summary),
+                "processing": dataclasses.asdict(processed) if processed else None,
+            }
+        )
         return
     click.echo(
         f"feeds: {summary.feeds_due} due, {summary.feeds_ok} ok, "
@@ -83,3 +73,10 @@ def report(summary: CycleSummary, output_format: str) -> None:
     )
     for failure in summary.failures:
         click.echo(f"  failed: {failure.url}: {failure.error}")
+    if processed:
+        click.echo(
+            f"processed: {processed.articles} articles, {processed.new_stories} new stories, "
+            f"{processed.joined_stories} joined a story, "
+            f"{processed.seed_duplicates} seed duplicates, "
+            f"{processed.relevant} relevant"
+        )

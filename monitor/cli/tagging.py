@@ -6,18 +6,29 @@ import json
 import shutil
 import sys
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import click
 import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.calibrate import best_threshold, cross_validated_probabilities, fit_logistic
-from monitor.cli.common import config_option, echo_json, render_table, settings_for
+from monitor.cli.common import (
+    ProgressBar,
+    config_option,
+    echo_json,
+    open_database,
+    render_table,
+    settings_for,
+)
 from monitor.config import Settings
 from monitor.embed import Embedder, open_embedder
 from monitor.evaluation import evaluate, format_report, read_jsonl
 from monitor.gazetteer import load_gazetteer
+from monitor.ingest import utc_now
+from monitor.process import Processor
 from monitor.relevance import FEATURES, RelevanceModel, extract_features, gather_evidence
 from monitor.seeds import list_seed_files, read_seed
 from monitor.stories import is_same_story
@@ -35,13 +46,24 @@ FIT_L2 = 0.33
 
 
 def embedder_for(settings: Settings) -> Embedder:
-    return open_embedder(settings.embedding.model, settings.embedding.batch_size, settings.embedding.threads)
+    return open_embedder(
+        settings.embedding.model, settings.embedding.batch_size, settings.embedding.threads
+    )
 
 
 def tagger_for(settings: Settings) -> Tagger:
     relevance = settings.relevance
-    return open_tagger(relevance.gazetteer_dir, relevance.model_file, relevance.seeds_dir,
-                       embedder_for(settings), settings.embedding.cache_dir)
+    return open_tagger(
+        relevance.gazetteer_dir,
+        relevance.model_file,
+        relevance.seeds_dir,
+        embedder_for(settings),
+        settings.embedding.cache_dir,
+    )
+
+
+def open_processor(settings: Settings, sessions: sessionmaker[Session]) -> Processor:
+    return Processor(sessions, tagger_for(settings), settings.stories, utc_now)
 
 
 def write_lines(records: Iterable[Mapping[str, object]], output: TextIO) -> None:
@@ -62,16 +84,32 @@ def batches(path: Path) -> Iterable[list[dict[str, Any]]]:
 
 @click.command()
 @config_option
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSONL: {id, title, summary, lang?} per line.")
-@click.option("--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout.")
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSONL: {id, title, summary, lang?} per line.",
+)
+@click.option(
+    "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout."
+)
 @click.pass_context
 def tag(ctx: click.Context, input_path: Path, output: TextIO) -> None:
-    """Tag items for Russia–Latin America relevance: {id, relevant, score, countries, topics, reasons}."""
+    """Tag items for Russia–Latin America relevance.
+
+    Writes {id, relevant, score, countries, topics, reasons} per input line.
+    """
     tagger = tagger_for(settings_for(ctx))
     for batch in batches(input_path):
         items = [(str(r.get("title") or ""), str(r.get("summary") or "")) for r in batch]
-        write_lines((relevance_record(r.get("id"), rel) for r, rel in zip(batch, tagger.tag(items), strict=True)), output)
+        write_lines(
+            (
+                relevance_record(r.get("id"), rel)
+                for r, rel in zip(batch, tagger.tag(items), strict=True)
+            ),
+            output,
+        )
 
 
 def pair_similarities(embedder: Embedder, pairs: list[dict[str, Any]]) -> np.ndarray:
@@ -86,9 +124,16 @@ def pair_similarities(embedder: Embedder, pairs: list[dict[str, Any]]) -> np.nda
 
 @click.command("same-story")
 @config_option
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSONL: {id, a: {title, text, lang?}, b: {…}} per line.")
-@click.option("--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout.")
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSONL: {id, a: {title, text, lang?}, b: {…}} per line.",
+)
+@click.option(
+    "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout."
+)
 @click.pass_context
 def same_story(ctx: click.Context, input_path: Path, output: TextIO) -> None:
     """Decide whether two items report the same story: {id, same_story, similarity}."""
@@ -96,8 +141,17 @@ def same_story(ctx: click.Context, input_path: Path, output: TextIO) -> None:
     embedder = embedder_for(settings)
     for batch in batches(input_path):
         similarities = pair_similarities(embedder, batch)
-        write_lines(({"id": p.get("id"), "same_story": is_same_story(float(s), settings.stories.same_story_threshold),
-                      "similarity": round(float(s), 4)} for p, s in zip(batch, similarities, strict=True)), output)
+        write_lines(
+            (
+                {
+                    "id": p.get("id"),
+                    "same_story": is_same_story(float(s), settings.stories.same_story_threshold),
+                    "similarity": round(float(s), 4),
+                }
+                for p, s in zip(batch, similarities, strict=True)
+            ),
+            output,
+        )
 
 
 @click.group("eval")
@@ -105,8 +159,13 @@ def eval_group() -> None:
     """Measure tagging and same-story decisions on labelled files."""
 
 
-FORMAT_OPTION = click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-                             show_default=True)
+FORMAT_OPTION = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
 
 
 @eval_group.command("relevance")
@@ -120,9 +179,13 @@ def eval_relevance(ctx: click.Context, file: Path, output_format: str) -> None:
     records = [r for r in read_jsonl(file) if r.get("label") in (0, 1)]
     items = [(str(r.get("title") or ""), str(r.get("summary") or "")) for r in records]
     predicted = [rel.relevant for rel in tagger.tag(items)]
-    report = evaluate(records, predicted, [r["label"] == 1 for r in records],
-                      {"language": lambda r: str(r.get("lang")), "kind": lambda r: str(r.get("kind", "-"))},
-                      lambda r: str(r.get("title")))
+    report = evaluate(
+        records,
+        predicted,
+        [r["label"] == 1 for r in records],
+        {"language": lambda r: str(r.get("lang")), "kind": lambda r: str(r.get("kind", "-"))},
+        lambda r: str(r.get("title")),
+    )
     report["scorer_version"] = tagger.version
     echo_json(report) if output_format == "json" else click.echo(format_report(report))
 
@@ -137,19 +200,30 @@ def eval_same_story(ctx: click.Context, file: Path, output_format: str) -> None:
     settings = settings_for(ctx)
     records = [r for r in read_jsonl(file) if isinstance(r.get("same_story"), bool)]
     similarities = pair_similarities(embedder_for(settings), records)
-    predicted = [is_same_story(float(s), settings.stories.same_story_threshold) for s in similarities]
-    report = evaluate(records, predicted, [r["same_story"] for r in records],
-                      {"origin": lambda r: str(r.get("origin", "-")),
-                       "language": lambda r: f"{r['a'].get('lang')}-{r['b'].get('lang')}"},
-                      lambda r: f"{r['a'].get('title')} || {r['b'].get('title')}")
+    predicted = [
+        is_same_story(float(s), settings.stories.same_story_threshold) for s in similarities
+    ]
+    report = evaluate(
+        records,
+        predicted,
+        [r["same_story"] for r in records],
+        {
+            "origin": lambda r: str(r.get("origin", "-")),
+            "language": lambda r: f"{r['a'].get('lang')}-{r['b'].get('lang')}",
+        },
+        lambda r: f"{r['a'].get('title')} || {r['b'].get('title')}",
+    )
     echo_json(report) if output_format == "json" else click.echo(format_report(report))
 
 
 @eval_group.command("fit-relevance")
 @config_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the weights here (default: the configured relevance.model_file).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the weights here (default: the configured relevance.model_file).",
+)
 @click.pass_context
 def fit_relevance(ctx: click.Context, file: Path, output: Path | None) -> None:
     """Calibrate the relevance weights and threshold on a labelled FILE (your own data, or dev).
@@ -163,21 +237,41 @@ def fit_relevance(ctx: click.Context, file: Path, output: Path | None) -> None:
     records = [r for r in read_jsonl(file) if r.get("label") in (0, 1)]
     items = [(str(r.get("title") or ""), str(r.get("summary") or "")) for r in records]
     nearest = seeds.nearest(embedder.embed([embedding_text(t, s) for t, s in items]))
-    matrix = np.array([[extract_features(gather_evidence(gazetteer, t, s), n.similarity if n else 0.0)[f]
-                        for f in FEATURES] for (t, s), n in zip(items, nearest, strict=True)])
+    matrix = np.array(
+        [
+            [
+                extract_features(gather_evidence(gazetteer, t, s), n.similarity if n else 0.0)[f]
+                for f in FEATURES
+            ]
+            for (t, s), n in zip(items, nearest, strict=True)
+        ]
+    )
     labels = np.array([r["label"] == 1 for r in records])
     probabilities = cross_validated_probabilities(matrix, labels, FIT_L2)
     threshold = best_threshold(probabilities, labels)
     weights, bias = fit_logistic(matrix, labels, FIT_L2)
     model = RelevanceModel(dict(zip(FEATURES, map(float, weights), strict=True)), bias, threshold)
-    cv = evaluate(records, list(probabilities >= threshold), list(labels),
-                  {"language": lambda r: str(r.get("lang"))}, lambda r: str(r.get("title")))
+    cv = evaluate(
+        records,
+        list(probabilities >= threshold),
+        list(labels),
+        {"language": lambda r: str(r.get("lang"))},
+        lambda r: str(r.get("title")),
+    )
     target = output or settings.relevance.model_file
-    write_relevance_model(target, model, (
-        f"Relevance weights over the features of monitor/relevance.py, calibrated by\n"
-        f"`monitor eval fit-relevance {file.name}` on {len(records)} labelled items (L2 {FIT_L2}).\n"
-        f"Cross-validated F1 {cv['overall']['f1']:.3f} at threshold {threshold:.3f}."))
-    click.echo(f"wrote {target}: cross-validated F1 {cv['overall']['f1']:.3f} at threshold {threshold:.3f}")
+    write_relevance_model(
+        target,
+        model,
+        (
+            f"Relevance weights over the features of monitor/relevance.py, calibrated by\n"
+            f"`monitor eval fit-relevance {file.name}` on {len(records)} labelled items "
+            f"(L2 {FIT_L2}).\n"
+            f"Cross-validated F1 {cv['overall']['f1']:.3f} at threshold {threshold:.3f}."
+        ),
+    )
+    click.echo(
+        f"wrote {target}: cross-validated F1 {cv['overall']['f1']:.3f} at threshold {threshold:.3f}"
+    )
     for language, scores in cv["by_language"].items():
         click.echo(f"  {language}: F1 {scores['f1']:.3f} (n={scores['n']})")
 
@@ -189,7 +283,13 @@ def seeds() -> None:
 
 @seeds.command("list")
 @config_option
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
 @click.pass_context
 def seeds_list(ctx: click.Context, output_format: str) -> None:
     """Show each seed with its passage count and content hash."""
@@ -198,12 +298,18 @@ def seeds_list(ctx: click.Context, output_format: str) -> None:
     if output_format == "json":
         echo_json([{"name": s.name, "passages": len(s.passages), "sha256": s.digest} for s in rows])
         return
-    click.echo(render_table(["name", "passages", "sha256"], [[s.name, len(s.passages), s.digest[:16]] for s in rows]))
+    click.echo(
+        render_table(
+            ["name", "passages", "sha256"], [[s.name, len(s.passages), s.digest[:16]] for s in rows]
+        )
+    )
 
 
 @seeds.command("add")
 @config_option
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.pass_context
 def seeds_add(ctx: click.Context, files: tuple[Path, ...]) -> None:
     """Copy plain-text article FILES into the seed folder (vectors are rebuilt on next use)."""
@@ -230,3 +336,22 @@ def seeds_remove(ctx: click.Context, name: str) -> None:
         raise click.ClickException(f"no such seed: {name}")
     target.unlink()
     click.echo(f"removed {name}", file=sys.stdout)
+
+
+@click.command()
+@config_option
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Only articles first seen on or after this date (UTC).",
+)
+@click.pass_context
+def rescore(ctx: click.Context, since: datetime | None) -> None:
+    """Recompute stored matches from stored vectors after seeds, gazetteer or weights change."""
+    settings = settings_for(ctx)
+    with open_database(settings) as sessions:
+        processor = open_processor(settings, sessions)
+        bar = ProgressBar("rescoring")
+        count = processor.rescore(since.replace(tzinfo=UTC) if since else None, bar.update)
+        bar.finish()
+    click.echo(f"rescored {count} articles with scorer {processor.tagger.version}")

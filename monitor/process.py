@@ -1,0 +1,154 @@
+"""The processing stage: new articles → batch embed → story → relevance → stored matches.
+Also re-scoring stored articles from their stored vectors after seeds, gazetteer or weights
+change."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import StorySettings
+from monitor.embed import Vectors, decode_vector, encode_vector
+from monitor.relevance import Relevance
+from monitor.storage.stories import (
+    count_stored_vectors,
+    save_processed,
+    select_pending_articles,
+    select_stored_vectors,
+    select_story_window,
+    upsert_match,
+)
+from monitor.stories import BruteForceIndex, assign_stories
+from monitor.tagging import Tagger
+from monitor.values import MatchRecord, PendingArticle, ProcessedArticle, ProcessSummary
+
+BATCH_ARTICLES = 256
+Progress = Callable[[int, int], None]  # done, total
+
+
+def match_record(article_id: int, relevance: Relevance, scorer_version: str) -> MatchRecord:
+    return MatchRecord(
+        article_id=article_id,
+        relevant=relevance.relevant,
+        score=relevance.score,
+        countries=relevance.countries,
+        topics=relevance.topics,
+        reasons=json.dumps(relevance.reasons, ensure_ascii=False, sort_keys=True),
+        scorer_version=scorer_version,
+    )
+
+
+def stored_form(vectors: Vectors) -> tuple[list[bytes], Vectors]:
+    """The bytes to store and the vectors as they will read back (float16 round trip)."""
+    blobs = [encode_vector(row) for row in vectors]
+    return blobs, np.vstack([decode_vector(b) for b in blobs]) if blobs else vectors
+
+
+@dataclass
+class Processor:
+    sessions: sessionmaker[Session]
+    tagger: Tagger
+    settings: StorySettings
+    clock: Callable[[], datetime]
+
+    def process_pending(self) -> ProcessSummary:
+        """Process every article not processed yet, batch by batch."""
+        total = ProcessSummary()
+        while True:
+            with self.sessions.begin() as session:
+                pending = select_pending_articles(session, BATCH_ARTICLES)
+            if not pending:
+                return total
+            batch = self.process_batch(pending)
+            total = ProcessSummary(
+                *(a + b for a, b in zip(vars_of(total), vars_of(batch), strict=True))
+            )
+
+    def process_batch(self, pending: Sequence[PendingArticle]) -> ProcessSummary:
+        now = self.clock()
+        items = [(a.title, a.summary) for a in pending]
+        blobs, vectors = stored_form(self.tagger.embed_items(items))
+        index = self.story_window(now)
+        nearest = self.tagger.seeds.nearest(vectors)
+        decisions = assign_stories(
+            [a.id for a in pending],
+            vectors,
+            index,
+            nearest,
+            self.settings.same_story_threshold,
+            self.settings.seed_duplicate_threshold,
+        )
+        relevances = self.tagger.assess_all(items, nearest)
+        version = self.tagger.version
+        processed = [
+            ProcessedArticle(
+                article,
+                blob,
+                self.tagger.embedder.model_id,
+                decision.story_id,
+                decision.seed_duplicate,
+                match_record(article.id, relevance, version),
+            )
+            for article, blob, decision, relevance in zip(
+                pending, blobs, decisions, relevances, strict=True
+            )
+        ]
+        with self.sessions.begin() as session:
+            save_processed(session, processed, now)
+        return ProcessSummary(
+            articles=len(pending),
+            new_stories=sum(d.starts_story for d in decisions),
+            joined_stories=sum(not d.starts_story for d in decisions),
+            seed_duplicates=sum(d.seed_duplicate is not None for d in decisions),
+            relevant=sum(r.relevant for r in relevances),
+        )
+
+    def story_window(self, now: datetime) -> BruteForceIndex:
+        since = now - timedelta(days=self.settings.window_days)
+        with self.sessions.begin() as session:
+            ids, stories, blobs = select_story_window(session, since, self.tagger.embedder.model_id)
+        if not ids:
+            return BruteForceIndex((), (), np.zeros((0, 0), dtype=np.float32))
+        return BruteForceIndex(
+            tuple(ids), tuple(stories), np.vstack([decode_vector(b) for b in blobs])
+        )
+
+    def rescore(self, since: datetime | None, on_progress: Progress | None = None) -> int:
+        """Recompute every stored match (since `since`) from stored vectors; returns the count."""
+        model_id = self.tagger.embedder.model_id
+        with self.sessions.begin() as session:
+            total = count_stored_vectors(session, model_id, since)
+        done, after_id, version = 0, 0, self.tagger.version
+        while True:
+            with self.sessions.begin() as session:
+                rows = select_stored_vectors(session, model_id, since, after_id, BATCH_ARTICLES)
+            if not rows:
+                return done
+            vectors = np.vstack([decode_vector(r.vector) for r in rows])
+            items = [(r.title, r.summary) for r in rows]
+            relevances = self.tagger.assess_all(items, self.tagger.seeds.nearest(vectors))
+            now = self.clock()
+            with self.sessions.begin() as session:
+                for row, relevance in zip(rows, relevances, strict=True):
+                    upsert_match(
+                        session, match_record(row.article_id, relevance, version), row.story_id, now
+                    )
+            done += len(rows)
+            after_id = rows[-1].article_id
+            if on_progress:
+                on_progress(done, total)
+
+
+def vars_of(summary: ProcessSummary) -> tuple[int, ...]:
+    return (
+        summary.articles,
+        summary.new_stories,
+        summary.joined_stories,
+        summary.seed_duplicates,
+        summary.relevant,
+    )

@@ -1,0 +1,204 @@
+"""Queries for the processing stage: pending articles, the story window, stories and matches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from monitor.storage.articles import dialect_insert
+from monitor.storage.schema import Article, Match, Story
+from monitor.values import MatchRecord, PendingArticle, ProcessedArticle, StoredVector
+
+
+def select_pending_articles(session: Session, limit: int) -> list[PendingArticle]:
+    rows = session.execute(
+        select(
+            Article.id,
+            Article.feed_id,
+            Article.title,
+            Article.summary,
+            Article.language,
+            Article.first_seen_at,
+        )
+        .where(Article.processed_at.is_(None))
+        .order_by(Article.id)
+        .limit(limit)
+    )
+    return [PendingArticle(*row) for row in rows]
+
+
+def count_pending_articles(session: Session) -> int:
+    return session.scalar(select(func.count()).where(Article.processed_at.is_(None))) or 0
+
+
+def select_story_window(
+    session: Session, since: datetime, model_id: str
+) -> tuple[list[int], list[int], list[bytes]]:
+    """Article ids, story ids and vectors of the articles first seen since `since`."""
+    rows = session.execute(
+        select(Article.id, Article.story_id, Article.embedding)
+        .where(
+            Article.first_seen_at >= since,
+            Article.embedding_model == model_id,
+            Article.story_id.is_not(None),
+            Article.embedding.is_not(None),
+        )
+        .order_by(Article.id)
+    ).all()
+    return [r[0] for r in rows], [int(r[1] or 0) for r in rows], [bytes(r[2] or b"") for r in rows]
+
+
+def save_processed(
+    session: Session, processed: Sequence[ProcessedArticle], now: datetime
+) -> dict[int, int]:
+    """Store vectors, stories and matches of one batch; return provisional → real story ids."""
+    real_ids: dict[int, int] = {}
+    for item in processed:
+        story_id = item.story_id
+        if story_id < 0 and story_id not in real_ids:
+            story = Story(
+                title=item.article.title[:500],
+                first_seen_at=item.article.first_seen_at,
+                last_seen_at=item.article.first_seen_at,
+                article_count=0,
+                outlets_count=0,
+                languages="",
+                seed=item.seed_duplicate,
+            )
+            session.add(story)
+            session.flush()
+            real_ids[story_id] = story.id
+        story_id = real_ids.get(story_id, story_id)
+        session.execute(
+            update(Article)
+            .where(Article.id == item.article.id)
+            .values(
+                embedding=item.vector,
+                embedding_model=item.model_id,
+                story_id=story_id,
+                seed_duplicate=item.seed_duplicate,
+                processed_at=now,
+            )
+        )
+        upsert_match(session, item.match, story_id, now)
+        refresh_story(session, story_id)
+    return real_ids
+
+
+def refresh_story(session: Session, story_id: int) -> None:
+    """Recount a story's members, outlets, languages and last-seen time from its articles."""
+    count, outlets, last_seen = session.execute(
+        select(
+            func.count(),
+            func.count(func.distinct(Article.feed_id)),
+            func.max(Article.first_seen_at),
+        ).where(Article.story_id == story_id)
+    ).one()
+    languages = sorted(
+        {
+            lang
+            for (lang,) in session.execute(
+                select(Article.language).where(Article.story_id == story_id).distinct()
+            )
+            if lang
+        }
+    )
+    session.execute(
+        update(Story)
+        .where(Story.id == story_id)
+        .values(
+            article_count=count,
+            outlets_count=outlets,
+            last_seen_at=last_seen,
+            languages=",".join(languages),
+        )
+    )
+
+
+def upsert_match(session: Session, match: MatchRecord, story_id: int | None, now: datetime) -> None:
+    values: dict[str, Any] = {
+        "article_id": match.article_id,
+        "story_id": story_id,
+        "relevant": match.relevant,
+        "score": match.score,
+        "countries": json.dumps(list(match.countries)),
+        "topics": json.dumps(list(match.topics)),
+        "reasons": match.reasons,
+        "scorer_version": match.scorer_version,
+        "created_at": now,
+        "updated_at": now,
+    }
+    statement = dialect_insert(session)(Match).values(values)
+    changed = {k: statement.excluded[k] for k in values if k not in ("article_id", "created_at")}
+    session.execute(
+        statement.on_conflict_do_update(index_elements=[Match.article_id], set_=changed)
+    )
+
+
+def select_stored_vectors(
+    session: Session, model_id: str, since: datetime | None, after_id: int, limit: int
+) -> list[StoredVector]:
+    query = (
+        select(Article.id, Article.story_id, Article.title, Article.summary, Article.embedding)
+        .where(
+            Article.embedding_model == model_id,
+            Article.embedding.is_not(None),
+            Article.id > after_id,
+        )
+        .order_by(Article.id)
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(Article.first_seen_at >= since)
+    return [
+        StoredVector(row[0], row[1], row[2], row[3], bytes(row[4] or b""))
+        for row in session.execute(query)
+    ]
+
+
+def count_stored_vectors(session: Session, model_id: str, since: datetime | None) -> int:
+    query = select(func.count()).where(
+        Article.embedding_model == model_id, Article.embedding.is_not(None)
+    )
+    if since is not None:
+        query = query.where(Article.first_seen_at >= since)
+    return session.scalar(query) or 0
+
+
+def list_matches(session: Session) -> list[dict[str, Any]]:
+    rows = session.execute(select(Match).order_by(Match.article_id)).scalars()
+    return [
+        {
+            "article_id": m.article_id,
+            "story_id": m.story_id,
+            "relevant": m.relevant,
+            "score": m.score,
+            "countries": json.loads(m.countries),
+            "topics": json.loads(m.topics),
+            "reasons": json.loads(m.reasons),
+            "scorer_version": m.scorer_version,
+        }
+        for m in rows
+    ]
+
+
+def list_stories(session: Session) -> list[dict[str, Any]]:
+    rows = session.execute(select(Story).order_by(Story.id)).scalars()
+    return [
+        {
+            "id": s.id,
+            "title": s.title,
+            "article_count": s.article_count,
+            "outlets_count": s.outlets_count,
+            "languages": s.languages.split(",") if s.languages else [],
+            "first_seen_at": s.first_seen_at,
+            "last_seen_at": s.last_seen_at,
+            "seed": s.seed,
+        }
+        for s in rows
+    ]

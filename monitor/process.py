@@ -21,7 +21,7 @@ from monitor.storage.stories import (
     select_pending_articles,
     select_stored_vectors,
     select_story_window,
-    upsert_match,
+    upsert_matches,
 )
 from monitor.stories import BruteForceIndex, assign_stories
 from monitor.tagging import Tagger
@@ -134,10 +134,14 @@ class Processor:
             relevances = self.tagger.assess_all(items, self.tagger.seeds.nearest(vectors))
             now = self.clock()
             with self.sessions.begin() as session:
-                for row, relevance in zip(rows, relevances, strict=True):
-                    upsert_match(
-                        session, match_record(row.article_id, relevance, version), row.story_id, now
-                    )
+                upsert_matches(
+                    session,
+                    [
+                        (match_record(r.article_id, rel, version), r.story_id)
+                        for r, rel in zip(rows, relevances, strict=True)
+                    ],
+                    now,
+                )
             done += len(rows)
             after_id = rows[-1].article_id
             if on_progress:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.storage.articles import dialect_insert
@@ -56,85 +56,115 @@ def select_story_window(
 def save_processed(
     session: Session, processed: Sequence[ProcessedArticle], now: datetime
 ) -> dict[int, int]:
-    """Store vectors, stories and matches of one batch; return provisional → real story ids."""
-    real_ids: dict[int, int] = {}
-    for item in processed:
-        story_id = item.story_id
-        if story_id < 0 and story_id not in real_ids:
-            story = Story(
-                title=item.article.title[:500],
-                first_seen_at=item.article.first_seen_at,
-                last_seen_at=item.article.first_seen_at,
-                article_count=0,
-                outlets_count=0,
-                languages="",
-                seed=item.seed_duplicate,
-            )
-            session.add(story)
-            session.flush()
-            real_ids[story_id] = story.id
-        story_id = real_ids.get(story_id, story_id)
-        session.execute(
-            update(Article)
-            .where(Article.id == item.article.id)
-            .values(
-                embedding=item.vector,
-                embedding_model=item.model_id,
-                story_id=story_id,
-                seed_duplicate=item.seed_duplicate,
-                processed_at=now,
-            )
-        )
-        upsert_match(session, item.match, story_id, now)
-        refresh_story(session, story_id)
+    """Store vectors, stories and matches of one batch in a handful of statements; return the
+    provisional → real story ids."""
+    real_ids = create_stories(session, processed)
+    story_of = [real_ids.get(item.story_id, item.story_id) for item in processed]
+    session.execute(
+        update(Article),
+        [
+            {
+                "id": item.article.id,
+                "embedding": item.vector,
+                "embedding_model": item.model_id,
+                "story_id": story_id,
+                "seed_duplicate": item.seed_duplicate,
+                "processed_at": now,
+            }
+            for item, story_id in zip(processed, story_of, strict=True)
+        ],
+    )
+    upsert_matches(
+        session,
+        [(item.match, story_id) for item, story_id in zip(processed, story_of, strict=True)],
+        now,
+    )
+    refresh_stories(session, sorted(set(story_of)))
     return real_ids
 
 
-def refresh_story(session: Session, story_id: int) -> None:
-    """Recount a story's members, outlets, languages and last-seen time from its articles."""
-    count, outlets, last_seen = session.execute(
+def create_stories(session: Session, processed: Sequence[ProcessedArticle]) -> dict[int, int]:
+    """One row per story started in this batch, titled after its first article."""
+    firsts = {}
+    for item in processed:
+        if item.story_id < 0 and item.story_id not in firsts:
+            firsts[item.story_id] = item
+    if not firsts:
+        return {}
+    rows = [
+        {
+            "title": item.article.title[:500],
+            "first_seen_at": item.article.first_seen_at,
+            "last_seen_at": item.article.first_seen_at,
+            "article_count": 0,
+            "outlets_count": 0,
+            "languages": "",
+            "seed": item.seed_duplicate,
+        }
+        for item in firsts.values()
+    ]
+    new_ids = session.scalars(insert(Story).returning(Story.id, sort_by_parameter_order=True), rows)
+    return dict(zip(firsts, new_ids, strict=True))
+
+
+def refresh_stories(session: Session, story_ids: Sequence[int]) -> None:
+    """Recount members, outlets, languages and last-seen time of the given stories."""
+    if not story_ids:
+        return
+    counts = session.execute(
         select(
+            Article.story_id,
             func.count(),
             func.count(func.distinct(Article.feed_id)),
             func.max(Article.first_seen_at),
-        ).where(Article.story_id == story_id)
-    ).one()
-    languages = sorted(
-        {
-            lang
-            for (lang,) in session.execute(
-                select(Article.language).where(Article.story_id == story_id).distinct()
-            )
-            if lang
-        }
-    )
-    session.execute(
-        update(Story)
-        .where(Story.id == story_id)
-        .values(
-            article_count=count,
-            outlets_count=outlets,
-            last_seen_at=last_seen,
-            languages=",".join(languages),
         )
+        .where(Article.story_id.in_(story_ids))
+        .group_by(Article.story_id)
+    ).all()
+    languages: dict[int | None, set[str]] = {}
+    for story_id, language in session.execute(
+        select(Article.story_id, Article.language).where(Article.story_id.in_(story_ids)).distinct()
+    ):
+        if language:
+            languages.setdefault(story_id, set()).add(language)
+    session.execute(
+        update(Story),
+        [
+            {
+                "id": story_id,
+                "article_count": count,
+                "outlets_count": outlets,
+                "last_seen_at": last_seen,
+                "languages": ",".join(sorted(languages.get(story_id, ()))),
+            }
+            for story_id, count, outlets, last_seen in counts
+        ],
     )
 
 
-def upsert_match(session: Session, match: MatchRecord, story_id: int | None, now: datetime) -> None:
-    values: dict[str, Any] = {
-        "article_id": match.article_id,
-        "story_id": story_id,
-        "relevant": match.relevant,
-        "score": match.score,
-        "countries": json.dumps(list(match.countries)),
-        "topics": json.dumps(list(match.topics)),
-        "reasons": match.reasons,
-        "scorer_version": match.scorer_version,
-        "created_at": now,
-        "updated_at": now,
-    }
-    statement = dialect_insert(session)(Match).values(values)
-    changed = {k: statement.excluded[k] for k in values if k not in ("article_id", "created_at")}
+def upsert_matches(
+    session: Session, matches: Sequence[tuple[MatchRecord, int | None]], now: datetime
+) -> None:
+    """Insert or replace each article's match (one statement for the batch)."""
+    if not matches:
+        return
+    rows: list[dict[str, Any]] = [
+        {
+            "article_id": m.article_id,
+            "story_id": story_id,
+            "relevant": m.relevant,
+            "score": m.score,
+            "countries": json.dumps(list(m.countries)),
+            "topics": json.dumps(list(m.topics)),
+            "reasons": m.reasons,
+            "scorer_version": m.scorer_version,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for m, story_id in matches
+    ]
+    statement = dialect_insert(session)(Match).values(rows)
+    changed = {k: statement.excluded[k] for k in rows[0] if k not in ("article_id", "created_at")}
     session.execute(
         statement.on_conflict_do_update(index_elements=[Match.article_id], set_=changed)
     )

@@ -7,12 +7,13 @@ read at import time.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monitor.errors import ConfigError
@@ -83,6 +84,90 @@ class StorySettings(Section):
     seed_duplicate_threshold: float = Field(default=0.85, gt=0, le=1)
 
 
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+DURATION_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration_s(value: str) -> float:
+    """ "90s", "30m", "6h", "1d" → seconds."""
+    match = DURATION.match(value)
+    if not match:
+        raise ValueError(f"not a duration like 30m, 6h or 1d: {value!r}")
+    return float(match.group(1)) * DURATION_UNITS_S[match.group(2)]
+
+
+class SMTPSettings(Section):
+    host: str = ""
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    ssl: bool = False
+    from_address: str = Field(default="monitor@localhost", alias="from")
+    username_env: str = "MONITOR_SMTP_USER"
+    password_env: str = "MONITOR_SMTP_PASSWORD"  # noqa: S105 - the variable's name
+    timeout_s: float = Field(default=30.0, gt=0)
+    ca_file: str = ""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class WebhookChannel(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    url: str = Field(pattern=r"^https?://")
+    secret_env: str
+    format: Literal["json", "slack"] = "json"
+
+
+class EmailChannel(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    to: tuple[str, ...] = Field(min_length=1)
+
+
+class AlertRule(Section):
+    name: str
+    min_score: float = Field(default=0.5, ge=0, le=1)
+    countries: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()
+    channels: tuple[str, ...] = Field(min_length=1)
+    mode: Literal["instant", "digest"] = "instant"
+    digest_every: str = "6h"
+    max_per_hour: int = Field(default=30, ge=1)
+
+    @field_validator("digest_every")
+    @classmethod
+    def check_duration(cls, value: str) -> str:
+        parse_duration_s(value)
+        return value
+
+    @property
+    def digest_every_s(self) -> float:
+        return parse_duration_s(self.digest_every)
+
+
+class AlertSettings(Section):
+    story_update_outlets: int = Field(default=3, ge=1)
+    max_attempts: int = Field(default=8, ge=1)
+    retry_schedule_s: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000)
+    retry_after_cap_s: float = Field(default=36000, ge=0)
+    lease_s: float = Field(default=120, gt=0)
+    webhook_timeout_s: float = Field(default=10, gt=0)
+    webhooks: tuple[WebhookChannel, ...] = ()
+    emails: tuple[EmailChannel, ...] = ()
+    rules: tuple[AlertRule, ...] = ()
+
+    @model_validator(mode="after")
+    def check_channels(self) -> AlertSettings:
+        names = [c.name for c in self.webhooks] + [c.name for c in self.emails]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"channel name used twice: {duplicates[0]}")
+        for rule in self.rules:
+            unknown = [c for c in rule.channels if c not in names]
+            if unknown:
+                raise ValueError(f"rule {rule.name!r} names unknown channel {unknown[0]!r}")
+        return self
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "text"] = "auto"
@@ -106,6 +191,8 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     relevance: RelevanceSettings = RelevanceSettings()
     stories: StorySettings = StorySettings()
+    smtp: SMTPSettings = SMTPSettings()
+    alerts: AlertSettings = AlertSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod

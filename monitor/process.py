@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import StorySettings
+from monitor.alerts.outbox import feed_urls, raise_alerts
+from monitor.alerts.planning import MatchForAlerts
+from monitor.config import AlertSettings, StorySettings
 from monitor.embed import Vectors, decode_vector, encode_vector
 from monitor.relevance import Relevance
 from monitor.storage.stories import (
@@ -55,6 +57,7 @@ class Processor:
     tagger: Tagger
     settings: StorySettings
     clock: Callable[[], datetime]
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     def process_pending(self) -> ProcessSummary:
         """Process every article not processed yet, batch by batch."""
@@ -99,14 +102,36 @@ class Processor:
             )
         ]
         with self.sessions.begin() as session:
-            save_processed(session, processed, now)
+            real_ids = save_processed(session, processed, now)
+            alerts = raise_alerts(
+                session, self.alert_matches(session, processed, real_ids), self.alerts, now
+            )
         return ProcessSummary(
             articles=len(pending),
             new_stories=sum(d.starts_story for d in decisions),
             joined_stories=sum(not d.starts_story for d in decisions),
             seed_duplicates=sum(d.seed_duplicate is not None for d in decisions),
             relevant=sum(r.relevant for r in relevances),
+            alerts=alerts,
         )
+
+    def alert_matches(
+        self, session: Session, processed: Sequence[ProcessedArticle], real_ids: dict[int, int]
+    ) -> list[MatchForAlerts]:
+        """The batch's matches as alert rules see them (real story ids, feed URLs)."""
+        urls = feed_urls(session, sorted({p.article.feed_id for p in processed}))
+        return [
+            MatchForAlerts(
+                p.article.id,
+                real_ids.get(p.story_id, p.story_id),
+                p.article.feed_id,
+                urls.get(p.article.feed_id, ""),
+                p.match.score,
+                p.match.countries,
+                p.match.topics,
+            )
+            for p in processed
+        ]
 
     def story_window(self, now: datetime) -> BruteForceIndex:
         since = now - timedelta(days=self.settings.window_days)
@@ -149,10 +174,4 @@ class Processor:
 
 
 def vars_of(summary: ProcessSummary) -> tuple[int, ...]:
-    return (
-        summary.articles,
-        summary.new_stories,
-        summary.joined_stories,
-        summary.seed_duplicates,
-        summary.relevant,
-    )
+    return tuple(astuple(summary))

@@ -227,3 +227,4 @@ class ProcessSummary:
     joined_stories: int = 0
     seed_duplicates: int = 0
     relevant: int = 0
+    alerts: int = 0

@@ -72,7 +72,7 @@ def test_one_story_across_languages_and_relevance(
             sqlite_sessions,
             processor,
             once=True,
-            on_cycle=lambda cycle, processed: results.append((cycle, processed)),
+            on_report=lambda job: results.append((job.cycle, job.processed)),
         )
     )
     [(cycle, processed)] = results

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from monitor.cli.alerts import alerts
 from monitor.cli.common import config_option
 from monitor.cli.db import db
 from monitor.cli.feeds import feeds
@@ -35,6 +36,7 @@ cli.add_command(same_story)
 cli.add_command(eval_group)
 cli.add_command(seeds)
 cli.add_command(rescore)
+cli.add_command(alerts)
 
 
 def main() -> None:

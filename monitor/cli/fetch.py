@@ -10,8 +10,8 @@ import click
 
 from monitor.cli.common import ProgressBar, config_option, echo_json, open_database, settings_for
 from monitor.cli.tagging import open_processor
-from monitor.values import CycleSummary, FeedCycleResult, ProcessSummary
-from workers.ingest import run_ingest_job
+from monitor.values import FeedCycleResult
+from workers.ingest import JobReport, run_ingest_job
 
 
 @click.command()
@@ -42,26 +42,28 @@ def fetch(
         bars.append(ProgressBar("feeds"))
         return lambda result, done, total: bars[-1].update(done, total, result.url)
 
-    def on_cycle(summary: CycleSummary, processed: ProcessSummary | None) -> None:
+    def on_report(job: JobReport) -> None:
         bars[-1].finish()
-        report(summary, processed, output_format)
+        report(job, output_format)
 
     with open_database(settings) as sessions:
         processor = None if no_process else open_processor(settings, sessions)
         try:
             asyncio.run(
-                run_ingest_job(settings, sessions, processor, once, feed_url, new_bar, on_cycle)
+                run_ingest_job(settings, sessions, processor, once, feed_url, new_bar, on_report)
             )
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
 
 
-def report(summary: CycleSummary, processed: ProcessSummary | None, output_format: str) -> None:
+def report(job: JobReport, output_format: str) -> None:
+    summary, processed, dispatched = job.cycle, job.processed, job.dispatched
     if output_format == "json":
         echo_json(
             {
                 **dataclasses.asdict(summary),
                 "processing": dataclasses.asdict(processed) if processed else None,
+                "alerts": dataclasses.asdict(dispatched),
             }
         )
         return
@@ -78,5 +80,10 @@ def report(summary: CycleSummary, processed: ProcessSummary | None, output_forma
             f"processed: {processed.articles} articles, {processed.new_stories} new stories, "
             f"{processed.joined_stories} joined a story, "
             f"{processed.seed_duplicates} seed duplicates, "
-            f"{processed.relevant} relevant"
+            f"{processed.relevant} relevant, {processed.alerts} alerts raised"
+        )
+    if dispatched.claimed:
+        click.echo(
+            f"alerts: {dispatched.delivered} delivered, {dispatched.retrying} to retry, "
+            f"{dispatched.dead} dead, {dispatched.disabled} disabled"
         )

@@ -63,7 +63,7 @@ def tagger_for(settings: Settings) -> Tagger:
 
 
 def open_processor(settings: Settings, sessions: sessionmaker[Session]) -> Processor:
-    return Processor(sessions, tagger_for(settings), settings.stories, utc_now)
+    return Processor(sessions, tagger_for(settings), settings.stories, utc_now, settings.alerts)
 
 
 def write_lines(records: Iterable[Mapping[str, object]], output: TextIO) -> None:

@@ -1,0 +1,100 @@
+"""Which alerts a batch of new matches raises. Pure: rules, matches and what was alerted before
+go in; planned alerts come out.
+
+Alerts are per story, not per article: the first matching article of a story raises one
+`match.created` per rule; later members raise nothing, except one `story.updated` when the story
+has reached `story_update_outlets` outlets more than when it was first alerted. A rule in digest
+mode, or an instant rule over its `max_per_hour`, holds its alerts for the next digest instead
+of dropping them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from monitor.config import AlertRule
+
+MATCH_CREATED = "match.created"
+STORY_UPDATED = "story.updated"
+DIGEST = "digest"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchForAlerts:
+    article_id: int
+    story_id: int
+    feed_id: int
+    feed_url: str
+    score: float
+    countries: tuple[str, ...]
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PriorAlerts:
+    """What earlier batches already alerted, and each story's outlets before this batch."""
+
+    created_outlets: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    updated: frozenset[tuple[str, int]] = frozenset()
+    instant_last_hour: Mapping[str, int] = field(default_factory=dict)
+    story_feeds: Mapping[int, frozenset[int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAlert:
+    rule: str
+    type: str
+    story_id: int
+    article_id: int
+    score: float
+    outlets_count: int
+    held: bool
+
+
+def rule_matches(rule: AlertRule, match: MatchForAlerts) -> bool:
+    return (
+        match.score >= rule.min_score
+        and (not rule.countries or bool(set(rule.countries) & set(match.countries)))
+        and (not rule.topics or bool(set(rule.topics) & set(match.topics)))
+        and (not rule.feeds or match.feed_url in rule.feeds)
+    )
+
+
+def plan_alerts(
+    matches: Sequence[MatchForAlerts],
+    rules: Sequence[AlertRule],
+    prior: PriorAlerts,
+    story_update_outlets: int,
+) -> list[PlannedAlert]:
+    """Alerts for a batch of matches, processed in order."""
+    created = dict(prior.created_outlets)
+    updated = set(prior.updated)
+    sent = dict(prior.instant_last_hour)
+    feeds = {story: set(ids) for story, ids in prior.story_feeds.items()}
+    planned: list[PlannedAlert] = []
+    for match in matches:
+        story_feeds = feeds.setdefault(match.story_id, set())
+        story_feeds.add(match.feed_id)
+        outlets = len(story_feeds)
+        for rule in rules:
+            if not rule_matches(rule, match):
+                continue
+            key = (rule.name, match.story_id)
+            if key not in created:
+                kind = MATCH_CREATED
+                created[key] = outlets
+            elif key not in updated and outlets >= created[key] + story_update_outlets:
+                kind = STORY_UPDATED
+                updated.add(key)
+            else:
+                continue
+            held = rule.mode == "digest" or sent.get(rule.name, 0) >= rule.max_per_hour
+            if not held:
+                sent[rule.name] = sent.get(rule.name, 0) + 1
+            planned.append(
+                PlannedAlert(
+                    rule.name, kind, match.story_id, match.article_id, match.score, outlets, held
+                )
+            )
+    return planned

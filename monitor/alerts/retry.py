@@ -1,0 +1,58 @@
+"""What happens to a delivery after an attempt (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+DELIVERED = "delivered"
+PENDING = "pending"
+DEAD = "dead"
+DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """What one send attempt returned."""
+
+    ok: bool
+    status_code: int | None = None
+    retry_after_s: float | None = None
+    gone: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NextStep:
+    status: str
+    next_attempt_at: datetime | None
+    disable_channel: bool = False
+
+
+def retry_delay_s(attempts: int, schedule_s: Sequence[float], jitter: float) -> float:
+    """The schedule's step for this attempt (its last step repeats), ±10 % jitter."""
+    base = schedule_s[min(attempts - 1, len(schedule_s) - 1)]
+    return base * (0.9 + 0.2 * jitter)
+
+
+def decide_next_step(
+    outcome: AttemptOutcome,
+    attempts: int,
+    now: datetime,
+    max_attempts: int,
+    schedule_s: Sequence[float],
+    retry_after_cap_s: float,
+    jitter: float,
+) -> NextStep:
+    """Delivered, retried later (Retry-After honoured, capped), dead, or channel disabled (410)."""
+    if outcome.ok:
+        return NextStep(DELIVERED, None)
+    if outcome.gone:
+        return NextStep(DISABLED, None, disable_channel=True)
+    if attempts >= max_attempts:
+        return NextStep(DEAD, None)
+    delay = retry_delay_s(attempts, schedule_s, jitter)
+    if outcome.retry_after_s is not None:
+        delay = max(delay, min(outcome.retry_after_s, retry_after_cap_s))
+    return NextStep(PENDING, now + timedelta(seconds=delay))

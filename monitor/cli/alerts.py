@@ -1,0 +1,131 @@
+"""`monitor alerts …`: the delivery outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+from datetime import UTC, datetime
+
+import click
+
+from monitor.alerts.payloads import ArticleInfo, StoryAlertView, StoryInfo, alert_body
+from monitor.alerts.retry import AttemptOutcome
+from monitor.alerts.senders import open_senders
+from monitor.cli.common import (
+    config_option,
+    echo_json,
+    open_database,
+    render_table,
+    settings_for,
+    short_time,
+)
+from monitor.fetch import open_client
+from monitor.ingest import utc_now
+from monitor.storage.alerts import (
+    ClaimedDelivery,
+    list_attempts,
+    list_deliveries,
+    new_uid,
+    retry_delivery,
+)
+
+STATUSES = click.Choice(["pending", "delivered", "dead", "disabled"])
+
+
+@click.group()
+def alerts() -> None:
+    """List, retry and test alert deliveries."""
+
+
+@alerts.command("list")
+@config_option
+@click.option("--status", type=STATUSES, help="Only deliveries in this state.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_context
+def list_command(ctx: click.Context, status: str | None, output_format: str) -> None:
+    """Show the latest deliveries: channel, status, attempts, next attempt, last error."""
+    with open_database(settings_for(ctx)) as sessions, sessions.begin() as session:
+        rows = list_deliveries(session, status)
+        attempts = (
+            {row.id: len(list_attempts(session, row.id)) for row in rows}
+            if output_format == "json"
+            else {}
+        )
+    if output_format == "json":
+        echo_json(
+            [{**dataclasses.asdict(row), "attempts_logged": attempts[row.id]} for row in rows]
+        )
+        return
+    click.echo(
+        render_table(
+            ["id", "type", "rule", "channel", "status", "tries", "next (UTC)", "error / message"],
+            [
+                [
+                    r.id,
+                    r.alert_type,
+                    r.rule,
+                    r.channel,
+                    r.status,
+                    r.attempts,
+                    short_time(r.next_attempt_at) if r.status == "pending" else "-",
+                    (r.last_error or r.message)[:60],
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@alerts.command()
+@config_option
+@click.argument("delivery_id", type=int)
+@click.pass_context
+def retry(ctx: click.Context, delivery_id: int) -> None:
+    """Make delivery DELIVERY_ID due now with a fresh attempt budget."""
+    with open_database(settings_for(ctx)) as sessions, sessions.begin() as session:
+        changed = retry_delivery(session, delivery_id, utc_now())
+    if not changed:
+        raise click.ClickException(f"no undelivered delivery {delivery_id}")
+    click.echo(f"delivery {delivery_id} is due now")
+
+
+@alerts.command()
+@config_option
+@click.argument("channel")
+@click.pass_context
+def test(ctx: click.Context, channel: str) -> None:
+    """Send a test message to CHANNEL now and print the outcome (nothing is stored)."""
+    settings = settings_for(ctx)
+
+    async def send() -> AttemptOutcome:
+        async with open_client(settings.network) as client:
+            senders = open_senders(settings.alerts, settings.smtp, client, utc_now, os.environ)
+            if channel not in senders:
+                raise click.ClickException(
+                    f"no such channel: {channel} (configured: {', '.join(senders) or 'none'})"
+                )
+            uid = new_uid()
+            body = alert_body(uid, "test", "test", utc_now(), test_view())
+            delivery = ClaimedDelivery(0, channel, f"msg_test_{uid}", 0, uid, "test", body)
+            return (await senders[channel].send(delivery)).outcome
+
+    outcome = asyncio.run(send())
+    click.echo(json.dumps(dataclasses.asdict(outcome)))
+    if not outcome.ok:
+        raise click.ClickException(f"test message to {channel} failed: {outcome.error}")
+
+
+def test_view() -> StoryAlertView:
+    now = datetime.now(UTC).isoformat()
+    article = ArticleInfo(0, "monitor test message", None, "monitor", "en", now, 1.0, (), ())
+    return StoryAlertView(
+        StoryInfo(0, "monitor test message", 1, ("en",), now, now), 1.0, (), (), {}, (article,)
+    )

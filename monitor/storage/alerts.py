@@ -1,0 +1,380 @@
+"""Queries of the alert outbox: prior alerts, alert and delivery rows, claiming with a lease,
+attempts, channel state and digests."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from monitor.alerts.payloads import ArticleInfo, StoryAlertView, StoryInfo
+from monitor.alerts.planning import MATCH_CREATED, STORY_UPDATED, PriorAlerts
+from monitor.alerts.retry import DELIVERED, PENDING, AttemptOutcome, NextStep
+from monitor.storage.articles import dialect_insert
+from monitor.storage.schema import (
+    Alert,
+    Article,
+    ChannelState,
+    Delivery,
+    DeliveryAttempt,
+    Feed,
+    Match,
+    Story,
+)
+
+ARTICLES_PER_STORY = 20
+RESPONSE_KEEP_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    id: int
+    channel: str
+    webhook_id: str
+    attempts: int
+    alert_uid: str
+    alert_type: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    id: int
+    alert_id: int
+    alert_type: str
+    rule: str
+    channel: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    delivered_at: datetime | None
+    message: str
+
+
+def prior_alerts(
+    session: Session, story_ids: Sequence[int], batch_article_ids: Sequence[int], now: datetime
+) -> PriorAlerts:
+    created: dict[tuple[str, int], int] = {
+        (rule, story or 0): outlets
+        for rule, story, outlets in session.execute(
+            select(Alert.rule, Alert.story_id, Alert.outlets_count).where(
+                Alert.type == MATCH_CREATED, Alert.story_id.in_(story_ids)
+            )
+        )
+    }
+    updated = frozenset(
+        (rule, story or 0)
+        for rule, story in session.execute(
+            select(Alert.rule, Alert.story_id).where(
+                Alert.type == STORY_UPDATED, Alert.story_id.in_(story_ids)
+            )
+        )
+    )
+    sent = dict(
+        session.execute(
+            select(Alert.rule, func.count())
+            .where(
+                Alert.held.is_(False),
+                Alert.type != "digest",
+                Alert.created_at >= now - timedelta(hours=1),
+            )
+            .group_by(Alert.rule)
+        ).all()
+    )
+    feeds: dict[int, set[int]] = {}
+    for story, feed in session.execute(
+        select(Article.story_id, Article.feed_id)
+        .where(Article.story_id.in_(story_ids), Article.id.not_in(batch_article_ids))
+        .distinct()
+    ):
+        feeds.setdefault(story or 0, set()).add(feed)
+    return PriorAlerts(created, updated, sent, {k: frozenset(v) for k, v in feeds.items()})
+
+
+def story_view(session: Session, story_id: int, article_id: int | None) -> StoryAlertView:
+    """A story with its first articles and the triggering article's relevance."""
+    story = session.get_one(Story, story_id)
+    rows = session.execute(
+        select(Article, Match, Feed.url)
+        .join(Match, Match.article_id == Article.id)
+        .join(Feed, Feed.id == Article.feed_id)
+        .where(Article.story_id == story_id)
+        .order_by(Article.first_seen_at, Article.id)
+        .limit(ARTICLES_PER_STORY)
+    ).all()
+    articles = tuple(
+        ArticleInfo(
+            a.id,
+            a.title,
+            a.url,
+            feed_url,
+            a.language,
+            a.published_at.isoformat(),
+            m.score,
+            tuple(json.loads(m.countries)),
+            tuple(json.loads(m.topics)),
+        )
+        for a, m, feed_url in rows
+    )
+    trigger = (
+        session.scalar(select(Match).where(Match.article_id == article_id)) if article_id else None
+    )
+    best = trigger or max((m for _a, m, _f in rows), key=lambda m: m.score, default=None)
+    return StoryAlertView(
+        story=StoryInfo(
+            story.id,
+            story.title,
+            story.outlets_count,
+            tuple(story.languages.split(",")) if story.languages else (),
+            story.first_seen_at.isoformat(),
+            story.last_seen_at.isoformat(),
+        ),
+        score=best.score if best else 0.0,
+        countries=tuple(json.loads(best.countries)) if best else (),
+        topics=tuple(json.loads(best.topics)) if best else (),
+        reasons=json.loads(best.reasons) if best else {},
+        articles=articles,
+    )
+
+
+def new_uid() -> str:
+    return uuid.uuid4().hex
+
+
+def insert_alert(
+    session: Session,
+    uid: str,
+    rule: str,
+    kind: str,
+    story_id: int | None,
+    article_id: int | None,
+    score: float,
+    outlets_count: int,
+    held: bool,
+    payload: str,
+    channels: Sequence[str],
+    now: datetime,
+) -> int | None:
+    """Store an alert and, unless held for a digest, one pending delivery per channel.
+    Returns None when the same (rule, story, type) alert exists already."""
+    statement = (
+        dialect_insert(session)(Alert)
+        .values(
+            uid=uid,
+            rule=rule,
+            type=kind,
+            story_id=story_id,
+            article_id=article_id,
+            score=score,
+            outlets_count=outlets_count,
+            held=held,
+            payload=payload,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(Alert.id)
+    )
+    alert_id: int | None = session.scalar(statement)
+    if alert_id is not None and not held:
+        add_deliveries(session, alert_id, channels, now)
+    return alert_id
+
+
+def add_deliveries(session: Session, alert_id: int, channels: Sequence[str], now: datetime) -> None:
+    for channel in channels:
+        session.add(
+            Delivery(
+                alert_id=alert_id,
+                channel=channel,
+                webhook_id=f"msg_{new_uid()}",
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    session.flush()
+
+
+def claim_deliveries(
+    session: Session, now: datetime, owner: str, lease_s: float, limit: int
+) -> list[ClaimedDelivery]:
+    """Lease up to `limit` due deliveries to `owner`. PostgreSQL skips rows other workers hold
+    locked; SQLite's write transaction (BEGIN IMMEDIATE) makes the conditional update atomic."""
+    due = (
+        select(Delivery.id)
+        .where(
+            Delivery.status == PENDING,
+            Delivery.next_attempt_at <= now,
+            or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = list(session.scalars(due))
+    if not ids:
+        return []
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids))
+        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_s))
+    )
+    rows = session.execute(
+        select(
+            Delivery.id,
+            Delivery.channel,
+            Delivery.webhook_id,
+            Delivery.attempts,
+            Alert.uid,
+            Alert.type,
+            Alert.payload,
+        )
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .where(Delivery.id.in_(ids))
+        .order_by(Delivery.id)
+    )
+    return [ClaimedDelivery(*row) for row in rows]
+
+
+def record_attempt(
+    session: Session,
+    delivery: ClaimedDelivery,
+    owner: str,
+    outcome: AttemptOutcome,
+    latency_ms: int,
+    response: str | None,
+    step: NextStep,
+    now: datetime,
+) -> bool:
+    """Log the attempt and settle the delivery, if `owner` still holds its lease."""
+    session.add(
+        DeliveryAttempt(
+            delivery_id=delivery.id,
+            attempted_at=now,
+            status_code=outcome.status_code,
+            latency_ms=latency_ms,
+            error=outcome.error,
+            response=(response or "")[:RESPONSE_KEEP_CHARS] or None,
+        )
+    )
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery.id, Delivery.lease_owner == owner)
+        .values(
+            status=step.status,
+            attempts=delivery.attempts + 1,
+            next_attempt_at=step.next_attempt_at or now,
+            lease_owner=None,
+            lease_expires_at=None,
+            last_error=outcome.error,
+            delivered_at=now if step.status == DELIVERED else None,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def disable_channel(session: Session, name: str, reason: str, now: datetime) -> None:
+    statement = dialect_insert(session)(ChannelState).values(
+        name=name, disabled_reason=reason, updated_at=now
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[ChannelState.name], set_={"disabled_reason": reason, "updated_at": now}
+        )
+    )
+
+
+def disabled_channels(session: Session) -> dict[str, str]:
+    return {
+        name: reason or ""
+        for name, reason in session.execute(
+            select(ChannelState.name, ChannelState.disabled_reason).where(
+                ChannelState.disabled_reason.is_not(None)
+            )
+        )
+    }
+
+
+def list_deliveries(
+    session: Session, status: str | None = None, limit: int = 200
+) -> list[DeliveryRow]:
+    query = (
+        select(Delivery, Alert.type, Alert.rule, Alert.payload)
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .order_by(Delivery.id.desc())
+        .limit(limit)
+    )
+    if status:
+        query = query.where(Delivery.status == status)
+    return [
+        DeliveryRow(
+            d.id,
+            d.alert_id,
+            kind,
+            rule,
+            d.channel,
+            d.status,
+            d.attempts,
+            d.next_attempt_at,
+            d.last_error,
+            d.delivered_at,
+            json.loads(payload).get("message", ""),
+        )
+        for d, kind, rule, payload in session.execute(query)
+    ]
+
+
+def list_attempts(session: Session, delivery_id: int) -> list[DeliveryAttempt]:
+    return list(
+        session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id == delivery_id)
+            .order_by(DeliveryAttempt.id)
+        )
+    )
+
+
+def retry_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
+    """Make a dead, disabled or pending delivery due now, with a fresh attempt budget."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status != DELIVERED)
+        .values(
+            status=PENDING, attempts=0, next_attempt_at=now, lease_owner=None, lease_expires_at=None
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def held_alerts(session: Session, rule: str) -> list[Alert]:
+    return list(
+        session.scalars(
+            select(Alert)
+            .where(Alert.rule == rule, Alert.held.is_(True), Alert.digest_id.is_(None))
+            .order_by(Alert.id)
+        )
+    )
+
+
+def last_digest_at(session: Session, rule: str) -> datetime | None:
+    return session.scalar(
+        select(func.max(Alert.created_at)).where(Alert.rule == rule, Alert.type == "digest")
+    )
+
+
+def mark_digested(session: Session, alert_ids: Sequence[int], digest_id: int) -> None:
+    session.execute(update(Alert).where(Alert.id.in_(alert_ids)).values(digest_id=digest_id))
+
+
+def count_deliveries_by_status(session: Session) -> Mapping[str, int]:
+    return dict(
+        session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
+    )

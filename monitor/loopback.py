@@ -139,3 +139,67 @@ def item(
     if summary:
         parts.append(f"<description>{summary}</description>")
     return "<item>" + "".join(parts) + "</item>"
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+Responder = Callable[[Received], Reply]
+
+
+class WebhookSink:
+    """An HTTP receiver on 127.0.0.1 that records every POST and answers with `responder`."""
+
+    def __init__(self, responder: Responder | None = None, host: str = "127.0.0.1") -> None:
+        self.received: list[Received] = []
+        self.responder: Responder = responder or (lambda _r: Reply(204))
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                request = Received(
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length),
+                )
+                with sink.lock:
+                    sink.received.append(request)
+                reply = sink.responder(request)
+                if reply.chunk_delay_s:
+                    time.sleep(reply.chunk_delay_s)
+                body = reply.body if isinstance(reply.body, bytes) else b"".join(reply.body)
+                try:
+                    self.send_response(reply.status)
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.httpd = QuietHTTPServer((host, 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://{self.httpd.server_address[0]!s}:{int(self.httpd.server_address[1])}{path}"
+
+    def __enter__(self) -> WebhookSink:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

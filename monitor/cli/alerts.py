@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import click
 
+from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.payloads import ArticleInfo, StoryAlertView, StoryInfo, alert_body
 from monitor.alerts.retry import AttemptOutcome
 from monitor.alerts.senders import open_senders
@@ -129,3 +130,39 @@ def test_view() -> StoryAlertView:
     return StoryAlertView(
         StoryInfo(0, "monitor test message", 1, ("en",), now, now), 1.0, (), (), {}, (article,)
     )
+
+
+@alerts.command()
+@config_option
+@click.option("--once", is_flag=True, help="Send what is due now and exit.")
+@click.option(
+    "--interval",
+    "interval_s",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds between rounds.",
+)
+@click.pass_context
+def dispatch(ctx: click.Context, once: bool, interval_s: float) -> None:
+    """Run the dispatcher: claim due deliveries, send them, retry on schedule."""
+    settings = settings_for(ctx)
+
+    async def run() -> None:
+        async with open_client(settings.network) as client:
+            senders = open_senders(settings.alerts, settings.smtp, client, utc_now, os.environ)
+            dispatcher = Dispatcher(sessions, senders, settings.alerts, utc_now)
+            while True:
+                done = await dispatcher.dispatch_due()
+                if done.claimed:
+                    click.echo(json.dumps(dataclasses.asdict(done)))
+                if once and not done.claimed:
+                    return
+                if not done.claimed:
+                    await asyncio.sleep(interval_s)
+
+    with open_database(settings) as sessions:
+        try:
+            asyncio.run(run())
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)

@@ -1,0 +1,182 @@
+"""Webhook delivery against a real receiver on 127.0.0.1 that verifies each request with the
+`standardwebhooks` reference library (a peer implementation, not ours)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from monitor.alerts.dispatch import Dispatcher, DispatchSummary
+from monitor.alerts.senders import open_senders
+from monitor.alerts.signing import decode_secret, webhook_headers
+from monitor.config import AlertSettings, NetworkSettings, SMTPSettings
+from monitor.fetch import open_client
+from monitor.ingest import utc_now
+from monitor.loopback import Received, Reply, WebhookSink
+from monitor.storage.alerts import disabled_channels, list_attempts, list_deliveries
+from tests.alert_support import new_secret, store_alerts, webhook_settings
+
+LOOPBACK = NetworkSettings(allow_cidrs=["127.0.0.0/8"])
+
+
+def dispatch(sessions: sessionmaker[Session], settings: AlertSettings, environ: dict[str, str],
+             rounds: int = 1, pause_s: float = 0.0, network: NetworkSettings = LOOPBACK) -> list[DispatchSummary]:
+    async def run() -> list[DispatchSummary]:
+        async with open_client(network) as client:
+            senders = open_senders(settings, SMTPSettings(), client, utc_now, environ)
+            dispatcher = Dispatcher(sessions, senders, settings, utc_now)
+            results = []
+            for _ in range(rounds):
+                results.append(await dispatcher.dispatch_due())
+                await asyncio.sleep(pause_s)
+            return results
+
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def secret() -> str:
+    return new_secret()
+
+
+@pytest.fixture
+def sink() -> Iterator[WebhookSink]:
+    with WebhookSink() as receiver:
+        yield receiver
+
+
+def verifying(secret: str) -> object:
+    def respond(request: Received) -> Reply:
+        try:
+            Webhook(secret).verify(request.body, request.headers)
+        except WebhookVerificationError:
+            return Reply(401, body=b"bad signature")
+        return Reply(204)
+
+    return respond
+
+
+class TestSignatures:
+    def test_reference_library_accepts_every_delivery(self, sessions: sessionmaker[Session], sink: WebhookSink,
+                                                      secret: str) -> None:
+        """Bodies are the documented JSON and carry valid Standard Webhooks signatures."""
+        sink.responder = verifying(secret)  # type: ignore[assignment]
+        store_alerts(sessions, 3)
+        [summary] = dispatch(sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": secret})
+        assert (summary.claimed, summary.delivered) == (3, 3)
+        assert len(sink.received) == 3
+        body = json.loads(sink.received[0].body)
+        assert body["schema"] == "monitor.alert/1" and body["type"] == "match.created"
+        assert body["story"]["title"].startswith("Story") and body["countries"] == ["CU"]
+        assert len({r.headers["webhook-id"] for r in sink.received}) == 3
+
+    def test_rotation_old_and_new_secrets_both_verify(self, sessions: sessionmaker[Session], sink: WebhookSink) -> None:
+        """With two secrets configured, receivers on either secret accept the request."""
+        old, new = new_secret(), new_secret()
+        store_alerts(sessions, 1)
+        dispatch(sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": f"{old} {new}"})
+        [request] = sink.received
+        Webhook(old).verify(request.body, request.headers)
+        Webhook(new).verify(request.body, request.headers)
+
+    def test_replay_and_tampering_rejected(self, secret: str) -> None:
+        """A signature older than 5 minutes, or a modified body, fails verification."""
+        body = b'{"type": "match.created"}'
+        stale = webhook_headers("msg_1", int(time.time()) - 360, body, [decode_secret(secret)])
+        with pytest.raises(WebhookVerificationError):
+            Webhook(secret).verify(body, stale)
+        fresh = webhook_headers("msg_1", int(time.time()), body, [decode_secret(secret)])
+        Webhook(secret).verify(body, fresh)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(secret).verify(body.replace(b"created", b"deleted"), fresh)
+
+    def test_slack_format(self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str) -> None:
+        """format = "slack" sends a Slack/Mattermost body with the story line and links."""
+        settings = webhook_settings(sink.url(), webhooks=[{"name": "ops", "url": sink.url(),
+                                                           "secret_env": "MONITOR_TEST_HOOK_SECRET", "format": "slack"}])
+        store_alerts(sessions, 1, title="Putin meets Lula")
+        dispatch(sessions, settings, {"MONITOR_TEST_HOOK_SECRET": secret})
+        text = json.loads(sink.received[0].body)["text"]
+        assert "Putin meets Lula" in text and "<https://e.org/1|Putin meets Lula>" in text
+
+
+class TestFailures:
+    def test_500_then_200_delivered_once_two_attempts(self, sessions: sessionmaker[Session], sink: WebhookSink,
+                                                      secret: str) -> None:
+        """A failing receiver is retried on schedule; the same webhook-id arrives both times."""
+        sink.responder = lambda r: Reply(500) if len(sink.received) == 1 else Reply(200)
+        store_alerts(sessions, 1)
+        dispatch(sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": secret}, rounds=3, pause_s=0.4)
+        with sessions() as session:
+            [delivery] = list_deliveries(session)
+            attempts = list_attempts(session, delivery.id)
+        assert delivery.status == "delivered"
+        assert [a.status_code for a in attempts] == [500, 200]
+        assert len({r.headers["webhook-id"] for r in sink.received}) == 1 and len(sink.received) == 2
+
+    def test_timeout_is_retried_later(self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str) -> None:
+        """No answer within the per-attempt timeout: logged, and the delivery waits for a retry."""
+        sink.responder = lambda r: Reply(200, chunk_delay_s=2.0)
+        store_alerts(sessions, 1)
+        dispatch(sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": secret})
+        with sessions() as session:
+            [delivery] = list_deliveries(session)
+        assert delivery.status == "pending" and "no answer within 1 s" in (delivery.last_error or "")
+
+    def test_410_disables_the_endpoint(self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str) -> None:
+        """410 Gone disables the channel; later deliveries to it are not sent."""
+        sink.responder = lambda r: Reply(410)
+        store_alerts(sessions, 1)
+        settings = webhook_settings(sink.url())
+        dispatch(sessions, settings, {"MONITOR_TEST_HOOK_SECRET": secret})
+        store_alerts(sessions, 1)
+        dispatch(sessions, settings, {"MONITOR_TEST_HOOK_SECRET": secret})
+        with sessions() as session:
+            statuses = [d.status for d in list_deliveries(session)]
+            disabled = disabled_channels(session)
+        assert statuses == ["disabled", "disabled"] and "ops" in disabled
+        assert len(sink.received) == 1
+
+    def test_429_retry_after_honoured(self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str) -> None:
+        """429 with Retry-After: 120 schedules the next attempt two minutes out."""
+        sink.responder = lambda r: Reply(429, {"Retry-After": "120"})
+        store_alerts(sessions, 1)
+        before = datetime.now(UTC)
+        dispatch(sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": secret})
+        with sessions() as session:
+            [delivery] = list_deliveries(session)
+        assert delivery.status == "pending"
+        assert 115 <= (delivery.next_attempt_at - before).total_seconds() <= 125
+
+    def test_redirect_not_followed(self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str) -> None:
+        """A 301 is an error; the receiver is not asked twice."""
+        sink.responder = lambda r: Reply(301, {"Location": sink.url("/elsewhere")})
+        store_alerts(sessions, 1)
+        dispatch(sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": secret})
+        with sessions() as session:
+            [delivery] = list_deliveries(session)
+        assert "redirects are not followed" in (delivery.last_error or "")
+        assert [r.path for r in sink.received] == ["/hook"]
+
+    def test_ssrf_guard_applies(self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str) -> None:
+        """Without an allowed CIDR, a webhook to 127.0.0.1 is refused before connecting."""
+        store_alerts(sessions, 1)
+        dispatch(sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": secret},
+                 network=NetworkSettings())
+        with sessions() as session:
+            [delivery] = list_deliveries(session)
+        assert "non-public address" in (delivery.last_error or "") and sink.received == []
+
+
+class TestStartup:
+    def test_missing_secret_variable_is_a_config_error(self, sink: WebhookSink) -> None:
+        """A webhook whose secret variable is unset stops start-up with the variable's name."""
+        with pytest.raises(Exception, match="MONITOR_TEST_HOOK_SECRET is not set"):
+            dispatch(None, webhook_settings(sink.url()), {})  # type: ignore[arg-type]

@@ -21,13 +21,30 @@ def new_secret() -> str:
 
 
 def sample_view(title: str = "Russia and Cuba sign an oil supply deal") -> StoryAlertView:
-    article = ArticleInfo(1, title, "https://e.org/1", "https://feed.example/rss", "en", NOW.isoformat(),
-                          0.97, ("CU",), ("energy",))
-    return StoryAlertView(StoryInfo(1, title, 1, ("en",), NOW.isoformat(), NOW.isoformat()), 0.97, ("CU",),
-                          ("energy",), {"russia": {"state": ["russia"]}}, (article,))
+    article = ArticleInfo(
+        1,
+        title,
+        "https://e.org/1",
+        "https://feed.example/rss",
+        "en",
+        NOW.isoformat(),
+        0.97,
+        ("CU",),
+        ("energy",),
+    )
+    return StoryAlertView(
+        StoryInfo(1, title, 1, ("en",), NOW.isoformat(), NOW.isoformat()),
+        0.97,
+        ("CU",),
+        ("energy",),
+        {"russia": {"state": ["russia"]}},
+        (article,),
+    )
 
 
-def webhook_settings(url: str, secret_env: str = "MONITOR_TEST_HOOK_SECRET", **overrides: object) -> AlertSettings:
+def webhook_settings(
+    url: str, secret_env: str = "MONITOR_TEST_HOOK_SECRET", **overrides: object
+) -> AlertSettings:
     values: dict[str, object] = {
         "webhooks": [{"name": "ops", "url": url, "secret_env": secret_env}],
         "rules": [{"name": "relevant", "min_score": 0.5, "channels": ["ops"]}],
@@ -41,15 +58,32 @@ def webhook_settings(url: str, secret_env: str = "MONITOR_TEST_HOOK_SECRET", **o
 
 
 def store_alerts(
-    sessions: sessionmaker[Session], count: int, channels: Sequence[str] = ("ops",), title: str | None = None
+    sessions: sessionmaker[Session],
+    count: int,
+    channels: Sequence[str] = ("ops",),
+    title: str | None = None,
 ) -> list[int]:
     ids = []
     with sessions.begin() as session:
         for n in range(count):
             uid = new_uid()
-            body = alert_body(uid, "match.created", "relevant", NOW, sample_view(title or f"Story {n}"))
-            alert_id = insert_alert(session, uid, "relevant", "match.created", None, None, 0.97, 1, False,
-                                    body, channels, datetime.now(UTC))
+            body = alert_body(
+                uid, "match.created", "relevant", NOW, sample_view(title or f"Story {n}")
+            )
+            alert_id = insert_alert(
+                session,
+                uid,
+                "relevant",
+                "match.created",
+                None,
+                None,
+                0.97,
+                1,
+                False,
+                body,
+                channels,
+                datetime.now(UTC),
+            )
             assert alert_id is not None
             ids.append(alert_id)
     return ids

@@ -11,9 +11,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings
+from monitor.gazetteer import load_gazetteer
 from monitor.loopback import FeedServer
 from monitor.storage import migrate
 from monitor.storage.engine import open_engine
+from monitor.tagging import Tagger, build_seed_index, load_relevance_model
+from tests.fakes import BagOfWordsEmbedder
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT_ROOT.parent / "shared"
@@ -93,6 +96,18 @@ def sqlite_sessions(make_settings: SettingsFactory) -> Iterator[sessionmaker[Ses
     migrate.upgrade(engine)
     yield sessionmaker(engine, expire_on_commit=False)
     engine.dispose()
+
+
+@pytest.fixture
+def tagger() -> Tagger:
+    """The real gazetteer, weights and seeds with an in-memory bag-of-words embedder."""
+    embedder = BagOfWordsEmbedder()
+    return Tagger(
+        gazetteer=load_gazetteer(PROJECT_ROOT / "config" / "gazetteer"),
+        model=load_relevance_model(PROJECT_ROOT / "config" / "relevance.toml"),
+        seeds=build_seed_index(PROJECT_ROOT / "config" / "seeds" / "russia-latam", embedder, None),
+        embedder=embedder,
+    )
 
 
 @pytest.fixture

@@ -1,24 +1,57 @@
 from __future__ import annotations
 
-from monitor.alerts.planning import MATCH_CREATED, STORY_UPDATED, MatchForAlerts, PriorAlerts, plan_alerts, rule_matches
-from monitor.alerts.retry import DEAD, DELIVERED, DISABLED, PENDING, AttemptOutcome, decide_next_step
+from monitor.alerts.planning import (
+    MATCH_CREATED,
+    STORY_UPDATED,
+    MatchForAlerts,
+    PriorAlerts,
+    plan_alerts,
+    rule_matches,
+)
+from monitor.alerts.retry import (
+    DEAD,
+    DELIVERED,
+    DISABLED,
+    PENDING,
+    AttemptOutcome,
+    decide_next_step,
+)
 from monitor.config import AlertRule
 from tests.alert_support import NOW
 
 RULE = AlertRule(name="relevant", min_score=0.5, channels=("ops",))
 
 
-def match(article: int, story: int = 7, feed: int | None = None, score: float = 0.9,
-          countries: tuple[str, ...] = ("VE",), topics: tuple[str, ...] = ("energy",)) -> MatchForAlerts:
-    return MatchForAlerts(article, story, feed if feed is not None else article, f"https://f{feed}.example/rss",
-                          score, countries, topics)
+def match(
+    article: int,
+    story: int = 7,
+    feed: int | None = None,
+    score: float = 0.9,
+    countries: tuple[str, ...] = ("VE",),
+    topics: tuple[str, ...] = ("energy",),
+) -> MatchForAlerts:
+    return MatchForAlerts(
+        article,
+        story,
+        feed if feed is not None else article,
+        f"https://f{feed}.example/rss",
+        score,
+        countries,
+        topics,
+    )
 
 
 class TestRules:
     def test_filters(self) -> None:
         """Score, countries, topics and feeds each narrow a rule."""
-        rule = AlertRule(name="ve-energy", min_score=0.6, countries=("VE", "CU"), topics=("energy",),
-                         feeds=("https://f1.example/rss",), channels=("ops",))
+        rule = AlertRule(
+            name="ve-energy",
+            min_score=0.6,
+            countries=("VE", "CU"),
+            topics=("energy",),
+            feeds=("https://f1.example/rss",),
+            channels=("ops",),
+        )
         assert rule_matches(rule, match(1, feed=1))
         assert not rule_matches(rule, match(1, feed=1, score=0.59))
         assert not rule_matches(rule, match(1, feed=1, countries=("BR",)))
@@ -30,7 +63,10 @@ class TestPerStory:
     def test_twenty_outlets_one_story(self) -> None:
         """Twenty copies from twenty feeds: one match.created, one story.updated at 1+3 outlets."""
         planned = plan_alerts([match(n, feed=n) for n in range(20)], [RULE], PriorAlerts(), 3)
-        assert [(p.type, p.outlets_count) for p in planned] == [(MATCH_CREATED, 1), (STORY_UPDATED, 4)]
+        assert [(p.type, p.outlets_count) for p in planned] == [
+            (MATCH_CREATED, 1),
+            (STORY_UPDATED, 4),
+        ]
 
     def test_same_outlet_again_raises_nothing(self) -> None:
         """More articles from the same feed do not count as new outlets."""
@@ -39,7 +75,9 @@ class TestPerStory:
 
     def test_earlier_batches_are_remembered(self) -> None:
         """A story alerted before raises only the update, once, when enough outlets join."""
-        prior = PriorAlerts(created_outlets={("relevant", 7): 2}, story_feeds={7: frozenset({1, 2})})
+        prior = PriorAlerts(
+            created_outlets={("relevant", 7): 2}, story_feeds={7: frozenset({1, 2})}
+        )
         planned = plan_alerts([match(n, feed=n) for n in range(3, 8)], [RULE], prior, 3)
         assert [(p.type, p.outlets_count) for p in planned] == [(STORY_UPDATED, 5)]
 
@@ -77,5 +115,9 @@ class TestRetrySteps:
 
     def test_retry_after_honoured_and_capped(self) -> None:
         """Retry-After beats a shorter schedule step and is capped."""
-        assert (self.step(AttemptOutcome(ok=False, retry_after_s=120)).next_attempt_at - NOW).total_seconds() == 120
-        assert (self.step(AttemptOutcome(ok=False, retry_after_s=99999)).next_attempt_at - NOW).total_seconds() == 3600
+        assert (
+            self.step(AttemptOutcome(ok=False, retry_after_s=120)).next_attempt_at - NOW
+        ).total_seconds() == 120
+        assert (
+            self.step(AttemptOutcome(ok=False, retry_after_s=99999)).next_attempt_at - NOW
+        ).total_seconds() == 3600

@@ -34,11 +34,13 @@ class RecordingHandler:
         self.messages: list[tuple[list[str], bytes]] = []
         self.transient_failures = transient_failures
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.transient_failures:
             self.transient_failures -= 1
             return "451 4.3.0 try again later"
-        self.messages.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        self.messages.append(
+            (list(envelope.rcpt_tos), envelope.original_content or envelope.content)
+        )
         return "250 OK"
 
 
@@ -65,17 +67,21 @@ def smtp_server(ca: trustme.CA) -> Iterator[tuple[Controller, RecordingHandler]]
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), tls_context=context,
-                            require_starttls=True)
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), tls_context=context, require_starttls=True
+    )
     controller.start()
     yield controller, handler
     controller.stop()
 
 
 def email_settings() -> AlertSettings:
-    return AlertSettings(emails=[{"name": "desk", "to": [RECIPIENT]}],
-                         rules=[{"name": "relevant", "channels": ["desk"]}],
-                         retry_schedule_s=[0.1], max_attempts=3)
+    return AlertSettings(
+        emails=[{"name": "desk", "to": [RECIPIENT]}],
+        rules=[{"name": "relevant", "channels": ["desk"]}],
+        retry_schedule_s=[0.1],
+        max_attempts=3,
+    )
 
 
 def send_all(sessions: sessionmaker[Session], smtp: SMTPSettings, rounds: int = 1) -> None:
@@ -91,8 +97,14 @@ def send_all(sessions: sessionmaker[Session], smtp: SMTPSettings, rounds: int = 
 
 
 def smtp_for(controller: Controller, ca_file: str | None) -> SMTPSettings:
-    return SMTPSettings(host="127.0.0.1", port=controller.port, starttls=True, ca_file=ca_file or "",
-                        timeout_s=5, **{"from": "monitor@example.org"})
+    return SMTPSettings(
+        host="127.0.0.1",
+        port=controller.port,
+        starttls=True,
+        ca_file=ca_file or "",
+        timeout_s=5,
+        **{"from": "monitor@example.org"},
+    )
 
 
 def parse(raw: bytes) -> Message:
@@ -100,27 +112,40 @@ def parse(raw: bytes) -> Message:
 
 
 class TestDelivery:
-    def test_message_arrives_over_starttls_with_headers(self, sqlite_sessions: sessionmaker[Session],
-                                                        smtp_server: tuple[Controller, RecordingHandler],
-                                                        ca_file: str) -> None:
+    def test_message_arrives_over_starttls_with_headers(
+        self,
+        sqlite_sessions: sessionmaker[Session],
+        smtp_server: tuple[Controller, RecordingHandler],
+        ca_file: str,
+    ) -> None:
         """STARTTLS with verification; subject, from, to, deterministic Message-ID, text + HTML."""
         controller, handler = smtp_server
-        store_alerts(sqlite_sessions, 1, channels=("desk",), title="Lavrov visits <Havana> & Caracas")
+        store_alerts(
+            sqlite_sessions, 1, channels=("desk",), title="Lavrov visits <Havana> & Caracas"
+        )
         send_all(sqlite_sessions, smtp_for(controller, ca_file))
         [(recipients, raw)] = handler.messages
         message = parse(raw)
         assert recipients == [RECIPIENT]
         assert message["Subject"] == "[monitor] new story (0.97): Lavrov visits <Havana> & Caracas"
         assert message["From"] == "monitor@example.org" and message["To"] == RECIPIENT
-        assert message["Message-ID"].startswith("<alert-") and message["Message-ID"].endswith("@monitor.invalid>")
-        parts = {part.get_content_type(): part.get_payload(decode=True).decode() for part in message.walk()
-                 if not part.is_multipart()}
+        assert message["Message-ID"].startswith("<alert-") and message["Message-ID"].endswith(
+            "@monitor.invalid>"
+        )
+        parts = {
+            part.get_content_type(): part.get_payload(decode=True).decode()
+            for part in message.walk()
+            if not part.is_multipart()
+        }
         assert "Lavrov visits <Havana> & Caracas" in parts["text/plain"]
         assert "Lavrov visits &lt;Havana&gt; &amp; Caracas" in parts["text/html"]
         assert "<Havana>" not in parts["text/html"]
 
-    def test_untrusted_certificate_refused(self, sqlite_sessions: sessionmaker[Session],
-                                           smtp_server: tuple[Controller, RecordingHandler]) -> None:
+    def test_untrusted_certificate_refused(
+        self,
+        sqlite_sessions: sessionmaker[Session],
+        smtp_server: tuple[Controller, RecordingHandler],
+    ) -> None:
         """Without the test CA the server's certificate is not trusted and nothing is sent."""
         controller, handler = smtp_server
         store_alerts(sqlite_sessions, 1, channels=("desk",))
@@ -130,8 +155,12 @@ class TestDelivery:
         assert handler.messages == [] and delivery.status == "pending"
         assert "CERTIFICATE_VERIFY_FAILED" in (delivery.last_error or "")
 
-    def test_451_then_success_is_retried(self, sqlite_sessions: sessionmaker[Session],
-                                         smtp_server: tuple[Controller, RecordingHandler], ca_file: str) -> None:
+    def test_451_then_success_is_retried(
+        self,
+        sqlite_sessions: sessionmaker[Session],
+        smtp_server: tuple[Controller, RecordingHandler],
+        ca_file: str,
+    ) -> None:
         """A temporary 451 is logged and retried; the second attempt delivers."""
         controller, handler = smtp_server
         handler.transient_failures = 1
@@ -150,9 +179,12 @@ class TestDelivery:
             [delivery] = list_deliveries(session)
         assert delivery.status == "pending" and "Connection refused" in (delivery.last_error or "")
 
-    def test_header_injection_in_a_title_creates_no_header(self, sqlite_sessions: sessionmaker[Session],
-                                                           smtp_server: tuple[Controller, RecordingHandler],
-                                                           ca_file: str) -> None:
+    def test_header_injection_in_a_title_creates_no_header(
+        self,
+        sqlite_sessions: sessionmaker[Session],
+        smtp_server: tuple[Controller, RecordingHandler],
+        ca_file: str,
+    ) -> None:
         """A title containing CR LF "Bcc: x@y" stays inside the subject."""
         controller, handler = smtp_server
         store_alerts(sqlite_sessions, 1, channels=("desk",), title="Breaking\r\nBcc: x@y")

@@ -3,36 +3,22 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import StorySettings
-from monitor.gazetteer import load_gazetteer
 from monitor.process import Processor
 from monitor.seeds import read_seed
 from monitor.storage.articles import insert_articles
 from monitor.storage.feeds import add_feeds, list_feeds
 from monitor.storage.stories import count_pending_articles, list_matches, list_stories
-from monitor.tagging import Tagger, build_seed_index, load_relevance_model
+from monitor.tagging import Tagger
 from monitor.values import FeedSpec
 from tests.conftest import PROJECT_ROOT
 from tests.factories import make_entry
-from tests.fakes import BagOfWordsEmbedder
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SEEDS = PROJECT_ROOT / "config" / "seeds" / "russia-latam"
 STORY = "Russia and Nicaragua sign military cooperation agreement in Managua"
-
-
-@pytest.fixture
-def tagger() -> Tagger:
-    embedder = BagOfWordsEmbedder()
-    return Tagger(
-        gazetteer=load_gazetteer(PROJECT_ROOT / "config" / "gazetteer"),
-        model=load_relevance_model(PROJECT_ROOT / "config" / "relevance.toml"),
-        seeds=build_seed_index(SEEDS, embedder, None),
-        embedder=embedder,
-    )
 
 
 def make_processor(sessions: sessionmaker[Session], tagger: Tagger) -> Processor:

@@ -26,8 +26,14 @@ from tests.alert_support import new_secret, store_alerts, webhook_settings
 LOOPBACK = NetworkSettings(allow_cidrs=["127.0.0.0/8"])
 
 
-def dispatch(sessions: sessionmaker[Session], settings: AlertSettings, environ: dict[str, str],
-             rounds: int = 1, pause_s: float = 0.0, network: NetworkSettings = LOOPBACK) -> list[DispatchSummary]:
+def dispatch(
+    sessions: sessionmaker[Session],
+    settings: AlertSettings,
+    environ: dict[str, str],
+    rounds: int = 1,
+    pause_s: float = 0.0,
+    network: NetworkSettings = LOOPBACK,
+) -> list[DispatchSummary]:
     async def run() -> list[DispatchSummary]:
         async with open_client(network) as client:
             senders = open_senders(settings, SMTPSettings(), client, utc_now, environ)
@@ -64,12 +70,15 @@ def verifying(secret: str) -> object:
 
 
 class TestSignatures:
-    def test_reference_library_accepts_every_delivery(self, sessions: sessionmaker[Session], sink: WebhookSink,
-                                                      secret: str) -> None:
+    def test_reference_library_accepts_every_delivery(
+        self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str
+    ) -> None:
         """Bodies are the documented JSON and carry valid Standard Webhooks signatures."""
         sink.responder = verifying(secret)  # type: ignore[assignment]
         store_alerts(sessions, 3)
-        [summary] = dispatch(sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": secret})
+        [summary] = dispatch(
+            sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": secret}
+        )
         assert (summary.claimed, summary.delivered) == (3, 3)
         assert len(sink.received) == 3
         body = json.loads(sink.received[0].body)
@@ -77,11 +86,15 @@ class TestSignatures:
         assert body["story"]["title"].startswith("Story") and body["countries"] == ["CU"]
         assert len({r.headers["webhook-id"] for r in sink.received}) == 3
 
-    def test_rotation_old_and_new_secrets_both_verify(self, sessions: sessionmaker[Session], sink: WebhookSink) -> None:
+    def test_rotation_old_and_new_secrets_both_verify(
+        self, sessions: sessionmaker[Session], sink: WebhookSink
+    ) -> None:
         """With two secrets configured, receivers on either secret accept the request."""
         old, new = new_secret(), new_secret()
         store_alerts(sessions, 1)
-        dispatch(sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": f"{old} {new}"})
+        dispatch(
+            sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": f"{old} {new}"}
+        )
         [request] = sink.received
         Webhook(old).verify(request.body, request.headers)
         Webhook(new).verify(request.body, request.headers)
@@ -97,10 +110,21 @@ class TestSignatures:
         with pytest.raises(WebhookVerificationError):
             Webhook(secret).verify(body.replace(b"created", b"deleted"), fresh)
 
-    def test_slack_format(self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str) -> None:
+    def test_slack_format(
+        self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str
+    ) -> None:
         """format = "slack" sends a Slack/Mattermost body with the story line and links."""
-        settings = webhook_settings(sink.url(), webhooks=[{"name": "ops", "url": sink.url(),
-                                                           "secret_env": "MONITOR_TEST_HOOK_SECRET", "format": "slack"}])
+        settings = webhook_settings(
+            sink.url(),
+            webhooks=[
+                {
+                    "name": "ops",
+                    "url": sink.url(),
+                    "secret_env": "MONITOR_TEST_HOOK_SECRET",
+                    "format": "slack",
+                }
+            ],
+        )
         store_alerts(sessions, 1, title="Putin meets Lula")
         dispatch(sessions, settings, {"MONITOR_TEST_HOOK_SECRET": secret})
         text = json.loads(sink.received[0].body)["text"]
@@ -108,29 +132,44 @@ class TestSignatures:
 
 
 class TestFailures:
-    def test_500_then_200_delivered_once_two_attempts(self, sessions: sessionmaker[Session], sink: WebhookSink,
-                                                      secret: str) -> None:
+    def test_500_then_200_delivered_once_two_attempts(
+        self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str
+    ) -> None:
         """A failing receiver is retried on schedule; the same webhook-id arrives both times."""
         sink.responder = lambda r: Reply(500) if len(sink.received) == 1 else Reply(200)
         store_alerts(sessions, 1)
-        dispatch(sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": secret}, rounds=3, pause_s=0.4)
+        dispatch(
+            sessions,
+            webhook_settings(sink.url()),
+            {"MONITOR_TEST_HOOK_SECRET": secret},
+            rounds=3,
+            pause_s=0.4,
+        )
         with sessions() as session:
             [delivery] = list_deliveries(session)
             attempts = list_attempts(session, delivery.id)
         assert delivery.status == "delivered"
         assert [a.status_code for a in attempts] == [500, 200]
-        assert len({r.headers["webhook-id"] for r in sink.received}) == 1 and len(sink.received) == 2
+        assert (
+            len({r.headers["webhook-id"] for r in sink.received}) == 1 and len(sink.received) == 2
+        )
 
-    def test_timeout_is_retried_later(self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str) -> None:
+    def test_timeout_is_retried_later(
+        self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str
+    ) -> None:
         """No answer within the per-attempt timeout: logged, and the delivery waits for a retry."""
         sink.responder = lambda r: Reply(200, chunk_delay_s=2.0)
         store_alerts(sessions, 1)
         dispatch(sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": secret})
         with sessions() as session:
             [delivery] = list_deliveries(session)
-        assert delivery.status == "pending" and "no answer within 1 s" in (delivery.last_error or "")
+        assert delivery.status == "pending" and "no answer within 1 s" in (
+            delivery.last_error or ""
+        )
 
-    def test_410_disables_the_endpoint(self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str) -> None:
+    def test_410_disables_the_endpoint(
+        self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str
+    ) -> None:
         """410 Gone disables the channel; later deliveries to it are not sent."""
         sink.responder = lambda r: Reply(410)
         store_alerts(sessions, 1)
@@ -144,7 +183,9 @@ class TestFailures:
         assert statuses == ["disabled", "disabled"] and "ops" in disabled
         assert len(sink.received) == 1
 
-    def test_429_retry_after_honoured(self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str) -> None:
+    def test_429_retry_after_honoured(
+        self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str
+    ) -> None:
         """429 with Retry-After: 120 schedules the next attempt two minutes out."""
         sink.responder = lambda r: Reply(429, {"Retry-After": "120"})
         store_alerts(sessions, 1)
@@ -155,7 +196,9 @@ class TestFailures:
         assert delivery.status == "pending"
         assert 115 <= (delivery.next_attempt_at - before).total_seconds() <= 125
 
-    def test_redirect_not_followed(self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str) -> None:
+    def test_redirect_not_followed(
+        self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str
+    ) -> None:
         """A 301 is an error; the receiver is not asked twice."""
         sink.responder = lambda r: Reply(301, {"Location": sink.url("/elsewhere")})
         store_alerts(sessions, 1)
@@ -165,11 +208,17 @@ class TestFailures:
         assert "redirects are not followed" in (delivery.last_error or "")
         assert [r.path for r in sink.received] == ["/hook"]
 
-    def test_ssrf_guard_applies(self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str) -> None:
+    def test_ssrf_guard_applies(
+        self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str
+    ) -> None:
         """Without an allowed CIDR, a webhook to 127.0.0.1 is refused before connecting."""
         store_alerts(sessions, 1)
-        dispatch(sessions, webhook_settings(sink.url()), {"MONITOR_TEST_HOOK_SECRET": secret},
-                 network=NetworkSettings())
+        dispatch(
+            sessions,
+            webhook_settings(sink.url()),
+            {"MONITOR_TEST_HOOK_SECRET": secret},
+            network=NetworkSettings(),
+        )
         with sessions() as session:
             [delivery] = list_deliveries(session)
         assert "non-public address" in (delivery.last_error or "") and sink.received == []

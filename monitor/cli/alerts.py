@@ -17,6 +17,7 @@ from monitor.alerts.senders import open_senders
 from monitor.cli.common import (
     config_option,
     echo_json,
+    format_option,
     open_database,
     render_table,
     settings_for,
@@ -43,13 +44,7 @@ def alerts() -> None:
 @alerts.command("list")
 @config_option
 @click.option("--status", type=STATUSES, help="Only deliveries in this state.")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-)
+@format_option("table", "json")
 @click.pass_context
 def list_command(ctx: click.Context, status: str | None, output_format: str) -> None:
     """Show the latest deliveries: channel, status, attempts, next attempt, last error."""

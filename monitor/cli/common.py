@@ -19,7 +19,33 @@ from monitor.storage.engine import open_engine
 from monitor.storage.migrate import require_current_schema
 
 F = TypeVar("F", bound=Callable[..., Any])
-FORMAT_CHOICE = click.Choice(["table", "json"])
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    """`--format` with the given choices; the first is the default."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(choices),
+        default=choices[0],
+        show_default=True,
+    )
+
+
+def input_option(help_text: str) -> Callable[[F], F]:
+    """A required `--input FILE`."""
+    return click.option(
+        "--input",
+        "input_path",
+        required=True,
+        help=help_text,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    )
+
+
+OUTPUT_OPTION = click.option(
+    "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout."
+)
 
 
 def remember_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from monitor.cli.common import (
-    FORMAT_CHOICE,
     config_option,
     echo_json,
+    format_option,
     open_database,
     render_table,
     settings_for,
@@ -29,7 +29,7 @@ def feeds() -> None:
 
 @feeds.command("list")
 @config_option
-@click.option("--format", "output_format", type=FORMAT_CHOICE, default="table", show_default=True)
+@format_option("table", "json")
 @click.pass_context
 def list_command(ctx: click.Context, output_format: str) -> None:
     """Show every feed with its health: last status, failures, next poll, disabled reason."""

@@ -8,7 +8,14 @@ from collections.abc import Callable
 
 import click
 
-from monitor.cli.common import ProgressBar, config_option, echo_json, open_database, settings_for
+from monitor.cli.common import (
+    ProgressBar,
+    config_option,
+    echo_json,
+    format_option,
+    open_database,
+    settings_for,
+)
 from monitor.cli.tagging import open_processor
 from monitor.values import FeedCycleResult
 from workers.ingest import JobReport, run_ingest_job
@@ -18,13 +25,7 @@ from workers.ingest import JobReport, run_ingest_job
 @config_option
 @click.option("--once", is_flag=True, help="Run one cycle over the due feeds and exit.")
 @click.option("--feed", "feed_url", help="Fetch only this stored feed, due or not.")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-)
+@format_option("text", "json")
 @click.option("--no-process", is_flag=True, help="Store articles only; embed and tag them later.")
 @click.pass_context
 def fetch(

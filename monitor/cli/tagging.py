@@ -16,9 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.calibrate import best_threshold, cross_validated_probabilities, fit_logistic
 from monitor.cli.common import (
+    OUTPUT_OPTION,
     ProgressBar,
     config_option,
     echo_json,
+    format_option,
+    input_option,
     open_database,
     render_table,
     settings_for,
@@ -84,16 +87,8 @@ def batches(path: Path) -> Iterable[list[dict[str, Any]]]:
 
 @click.command()
 @config_option
-@click.option(
-    "--input",
-    "input_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="JSONL: {id, title, summary, lang?} per line.",
-)
-@click.option(
-    "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout."
-)
+@input_option("JSONL: {id, title, summary, lang?} per line.")
+@OUTPUT_OPTION
 @click.pass_context
 def tag(ctx: click.Context, input_path: Path, output: TextIO) -> None:
     """Tag items for Russia–Latin America relevance.
@@ -124,16 +119,8 @@ def pair_similarities(embedder: Embedder, pairs: list[dict[str, Any]]) -> np.nda
 
 @click.command("same-story")
 @config_option
-@click.option(
-    "--input",
-    "input_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="JSONL: {id, a: {title, text, lang?}, b: {…}} per line.",
-)
-@click.option(
-    "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout."
-)
+@input_option("JSONL: {id, a: {title, text, lang?}, b: {…}} per line.")
+@OUTPUT_OPTION
 @click.pass_context
 def same_story(ctx: click.Context, input_path: Path, output: TextIO) -> None:
     """Decide whether two items report the same story: {id, same_story, similarity}."""
@@ -159,19 +146,10 @@ def eval_group() -> None:
     """Measure tagging and same-story decisions on labelled files."""
 
 
-FORMAT_OPTION = click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-)
-
-
 @eval_group.command("relevance")
 @config_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@FORMAT_OPTION
+@format_option("text", "json")
 @click.pass_context
 def eval_relevance(ctx: click.Context, file: Path, output_format: str) -> None:
     """Precision, recall and F1 of `tag` on FILE (`label` 0/1), per language, and the errors."""
@@ -193,7 +171,7 @@ def eval_relevance(ctx: click.Context, file: Path, output_format: str) -> None:
 @eval_group.command("same-story")
 @config_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@FORMAT_OPTION
+@format_option("text", "json")
 @click.pass_context
 def eval_same_story(ctx: click.Context, file: Path, output_format: str) -> None:
     """Precision, recall and F1 of `same-story` on FILE (`same_story` true/false; null skipped)."""
@@ -283,13 +261,7 @@ def seeds() -> None:
 
 @seeds.command("list")
 @config_option
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-)
+@format_option("table", "json")
 @click.pass_context
 def seeds_list(ctx: click.Context, output_format: str) -> None:
     """Show each seed with its passage count and content hash."""

@@ -51,6 +51,9 @@ class FetchSettings(Section):
     backoff_max_s: int = Field(default=86_400, ge=1)
     retry_after_cap_s: int = Field(default=21_600, ge=0)
     disable_after_permanent_failures: int = Field(default=5, ge=1)
+    min_poll_interval_s: int = Field(default=120, ge=1)
+    max_poll_interval_s: int = Field(default=21_600, ge=1)
+    lease_s: int = Field(default=300, ge=1)
 
 
 class ParseSettings(Section):

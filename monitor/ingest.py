@@ -9,6 +9,7 @@ import asyncio
 import logging
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -27,7 +28,7 @@ from monitor.netguard import Resolver
 from monitor.parse import ParserPool, explain_parse_failure
 from monitor.schedule import OUTCOME_ERROR, plan_after_failure, plan_after_success
 from monitor.storage.articles import insert_articles
-from monitor.storage.feeds import add_feeds, count_feeds, record_fetch, select_due_feeds
+from monitor.storage.feeds import add_feeds, claim_due_feeds, count_feeds, record_fetch
 from monitor.values import (
     CycleSummary,
     FeedCycleResult,
@@ -60,6 +61,7 @@ class Ingestor:
     rng: random.Random = field(default_factory=random.Random)
     # One writer thread: SQLite allows one writer anyway, and it keeps the loop free.
     db_thread: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "db"))
+    owner: str = field(default_factory=lambda: f"ingestor-{uuid.uuid4().hex[:12]}")
 
     async def in_db_thread(self, function: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db_thread, function)
@@ -81,7 +83,9 @@ class Ingestor:
 
     def due_feeds(self, only_url: str | None) -> list[FeedRecord]:
         with self.sessions.begin() as session:
-            return select_due_feeds(session, self.clock(), only_url)
+            return claim_due_feeds(
+                session, self.clock(), self.owner, self.settings.fetch.lease_s, only_url
+            )
 
     async def ingest_feed(
         self, feed: FeedRecord, limiter: HostLimiter, slots: asyncio.Semaphore
@@ -119,10 +123,18 @@ class Ingestor:
         parsed: ParsedFeed | None,
         started_at: datetime,
     ) -> FeedCycleResult:
-        state = plan_after_success(feed, fetched.headers, fetched.is_not_modified, self.clock())
         entries = parsed.entries if parsed else ()
         with self.sessions.begin() as session:
             inserted = insert_articles(session, feed.id, entries, self.clock())
+            state = plan_after_success(
+                feed,
+                fetched.headers,
+                fetched.is_not_modified,
+                self.clock(),
+                self.settings.fetch,
+                len(inserted.new_article_ids),
+                parsed.ttl_minutes if parsed else None,
+            )
             record_fetch(
                 session,
                 feed.id,

@@ -3,6 +3,7 @@ of its own (`now` and `jitter` are parameters)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -16,17 +17,27 @@ OUTCOME_ERROR = "error"
 
 
 def plan_after_success(
-    feed: FeedRecord, headers: Mapping[str, str], not_modified: bool, now: datetime
+    feed: FeedRecord,
+    headers: Mapping[str, str],
+    not_modified: bool,
+    now: datetime,
+    settings: FetchSettings,
+    new_articles: int = 0,
+    ttl_minutes: int | None = None,
 ) -> FeedStateUpdate:
-    """A 200 stores the validators it carries; a 304 keeps the old ones unless it sends new."""
+    """A 200 stores the validators it carries; a 304 keeps the old ones unless it sends new.
+    The next poll follows the adaptive interval."""
     etag = headers.get("etag")
     last_modified = headers.get("last-modified")
     if not_modified:
         etag = etag or feed.etag
         last_modified = last_modified or feed.last_modified
+    hint_s = ttl_minutes * 60 if ttl_minutes else cache_max_age_s(headers.get("cache-control"))
+    interval = adapt_interval_s(feed, new_articles, hint_s, settings)
     return FeedStateUpdate(
         outcome=OUTCOME_NOT_MODIFIED if not_modified else OUTCOME_OK,
-        next_poll_at=now + timedelta(seconds=feed.poll_interval_s),
+        next_poll_at=now + timedelta(seconds=interval),
+        current_interval_s=interval,
         consecutive_failures=0,
         permanent_failures=0,
         etag=etag,
@@ -37,6 +48,27 @@ def plan_after_success(
         last_error=None,
         last_error_class=None,
     )
+
+
+QUIET_GROWTH = 1.5
+CACHE_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
+
+
+def adapt_interval_s(
+    feed: FeedRecord, new_articles: int, hint_s: int | None, settings: FetchSettings
+) -> int:
+    """New articles: back to the feed's own interval. Nothing new: 1.5× longer. A publisher's
+    ttl or max-age within bounds is a floor. Always within [min, max] poll interval."""
+    current = feed.current_interval_s or feed.poll_interval_s
+    interval = feed.poll_interval_s if new_articles else current * QUIET_GROWTH
+    if hint_s and settings.min_poll_interval_s <= hint_s <= settings.max_poll_interval_s:
+        interval = max(interval, hint_s)
+    return int(min(settings.max_poll_interval_s, max(settings.min_poll_interval_s, interval)))
+
+
+def cache_max_age_s(cache_control: str | None) -> int | None:
+    match = CACHE_MAX_AGE.search(cache_control or "")
+    return int(match.group(1)) if match else None
 
 
 def plan_after_failure(
@@ -68,6 +100,7 @@ def plan_after_failure(
         last_http_status=failure.http_status,
         last_error=failure.message,
         last_error_class=failure.error_class.value,
+        current_interval_s=feed.current_interval_s,
     )
 
 

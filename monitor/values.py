@@ -39,6 +39,7 @@ class FeedRecord:
     last_error_class: str | None
     disabled_reason: str | None
     last_fetched_at: datetime | None
+    current_interval_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,7 @@ class FeedStateUpdate:
     last_http_status: int | None
     last_error: str | None
     last_error_class: str | None
+    current_interval_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

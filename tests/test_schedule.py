@@ -47,17 +47,49 @@ def make_failure(error_class: ErrorClass, retry_after_s: float | None = None) ->
 class TestSuccess:
     def test_not_modified_keeps_validators(self) -> None:
         """A 304 without validators keeps the stored ETag and Last-Modified."""
-        state = plan_after_success(make_feed(), {}, not_modified=True, now=NOW)
+        state = plan_after_success(make_feed(), {}, not_modified=True, now=NOW, settings=SETTINGS)
         assert (state.etag, state.last_modified) == ('"v1"', "Mon, 02 Nov 2026 10:00:00 GMT")
         assert state.outcome == "not_modified"
 
     def test_ok_stores_new_validators_and_resets_failures(self) -> None:
         """A 200 stores its own validators and clears the failure streak."""
         feed = make_feed(consecutive_failures=4, permanent_failures=2)
-        state = plan_after_success(feed, {"etag": '"v2"'}, not_modified=False, now=NOW)
+        state = plan_after_success(feed, {"etag": '"v2"'}, False, NOW, SETTINGS, new_articles=2)
         assert state.etag == '"v2"' and state.last_modified is None
         assert state.consecutive_failures == state.permanent_failures == 0
         assert state.next_poll_at == NOW + timedelta(seconds=600)
+
+
+class TestAdaptiveInterval:
+    def test_quiet_feed_slows_down_busy_feed_returns_to_its_interval(self) -> None:
+        """Nothing new: 1.5× per poll up to the maximum; new articles: back to the feed's own."""
+        bounded = FetchSettings(min_poll_interval_s=60, max_poll_interval_s=2000)
+        feed = make_feed(poll_interval_s=600)
+        intervals = []
+        for _ in range(4):
+            state = plan_after_success(feed, {}, True, NOW, bounded)
+            intervals.append(state.current_interval_s)
+            feed = make_feed(poll_interval_s=600, current_interval_s=state.current_interval_s)
+        assert intervals == [900, 1350, 2000, 2000]
+        busy = plan_after_success(feed, {}, False, NOW, bounded, new_articles=3)
+        assert busy.current_interval_s == 600
+
+    def test_ttl_and_cache_control_are_floors_when_sane(self) -> None:
+        """RSS ttl or max-age within bounds stretch the interval; absurd values are ignored."""
+        bounded = FetchSettings(min_poll_interval_s=60, max_poll_interval_s=7200)
+        feed = make_feed(poll_interval_s=600)
+        assert (
+            plan_after_success(feed, {}, False, NOW, bounded, 1, ttl_minutes=60).current_interval_s
+            == 3600
+        )
+        headers = {"cache-control": "public, max-age=1800"}
+        assert plan_after_success(feed, headers, False, NOW, bounded, 1).current_interval_s == 1800
+        assert (
+            plan_after_success(
+                feed, {}, False, NOW, bounded, 1, ttl_minutes=100000
+            ).current_interval_s
+            == 600
+        )
 
 
 class TestFailure:

@@ -221,3 +221,54 @@ class TestSQLite:
         assert errors == []
         with sqlite_sessions() as session:
             assert count_articles(session) == 120
+
+
+class TestFeedClaims:
+    def test_claimed_feed_is_not_claimed_twice_until_its_lease_expires(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        """A second worker gets nothing while the lease holds; after it expires it gets the feed."""
+        from datetime import timedelta
+
+        from monitor.storage.feeds import claim_due_feeds
+
+        add_two_feeds(sessions)
+        with sessions.begin() as session:
+            first = claim_due_feeds(session, NOW, "worker-a", 60)
+        with sessions.begin() as session:
+            second = claim_due_feeds(session, NOW, "worker-b", 60)
+        with sessions.begin() as session:
+            later = claim_due_feeds(session, NOW + timedelta(seconds=61), "worker-b", 60)
+        assert len(first) == 2 and second == [] and len(later) == 2
+
+    def test_concurrent_claimers_never_share_a_feed(self, sessions: sessionmaker[Session]) -> None:
+        """Eight threads claiming at once split 200 feeds without overlap."""
+        from monitor.storage.feeds import claim_due_feeds
+
+        with sessions.begin() as session:
+            add_feeds(
+                session, [FeedSpec(f"https://f{n}.example/rss") for n in range(200)], 900, NOW
+            )
+        claimed: list[list[int]] = []
+        errors: list[BaseException] = []
+
+        def claim(worker: int) -> None:
+            try:
+                for _ in range(5):
+                    with sessions.begin() as session:
+                        claimed.append(
+                            [
+                                f.id
+                                for f in claim_due_feeds(session, NOW, f"w{worker}", 60, limit=10)
+                            ]
+                        )
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        ids = [i for batch in claimed for i in batch]
+        assert errors == [] and len(ids) == len(set(ids)) == 200

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -31,6 +31,7 @@ def to_feed_record(row: Feed) -> FeedRecord:
         last_error_class=row.last_error_class,
         disabled_reason=row.disabled_reason,
         last_fetched_at=row.last_fetched_at,
+        current_interval_s=row.current_interval_s,
     )
 
 
@@ -81,16 +82,39 @@ def get_feed(session: Session, url: str) -> FeedRecord | None:
     return to_feed_record(row) if row else None
 
 
-def select_due_feeds(
-    session: Session, now: datetime, only_url: str | None = None
+def claim_due_feeds(
+    session: Session,
+    now: datetime,
+    owner: str,
+    lease_s: float,
+    only_url: str | None = None,
+    limit: int = 10_000,
 ) -> list[FeedRecord]:
-    """Enabled feeds whose next poll time has come; `only_url` picks one feed, due or not."""
-    query = select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.next_poll_at, Feed.id)
+    """Lease the due feeds (or `only_url`) to `owner`. PostgreSQL skips rows other workers hold
+    locked; SQLite's IMMEDIATE transaction makes the conditional update atomic. A lease that
+    expires (its worker died) makes the feed claimable again."""
+    query = select(Feed.id).where(
+        Feed.enabled.is_(True), or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at < now)
+    )
     if only_url is not None:
         query = query.where(Feed.url == only_url)
     else:
         query = query.where(or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now))
-    return [to_feed_record(row) for row in session.scalars(query)]
+    query = query.order_by(Feed.next_poll_at, Feed.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.scalars(query))
+    if not ids:
+        return []
+    session.execute(
+        update(Feed)
+        .where(Feed.id.in_(ids))
+        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_s))
+    )
+    return [
+        to_feed_record(row)
+        for row in session.scalars(select(Feed).where(Feed.id.in_(ids)).order_by(Feed.id))
+    ]
 
 
 def record_fetch(
@@ -119,6 +143,9 @@ def record_fetch(
             last_error_class=state.last_error_class,
             last_fetched_at=log.started_at,
             name=func.coalesce(Feed.name, title),
+            current_interval_s=state.current_interval_s,
+            lease_owner=None,
+            lease_expires_at=None,
         )
     )
     session.add(

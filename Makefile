@@ -17,10 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The service on the embedded default (SQLite under var/), API on 127.0.0.1:8000; Ctrl-C stops it.
 run: install
 	mkdir -p var
-	$(BIN)/monitor --config $(CONFIG) db upgrade
-	$(BIN)/monitor --config $(CONFIG) fetch --once
+	$(BIN)/monitor --config $(CONFIG) run
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -171,6 +171,31 @@ class AlertSettings(Section):
         return self
 
 
+class ServiceSettings(Section):
+    poll_every_s: float = Field(default=30, gt=0)
+    process_every_s: float = Field(default=10, gt=0)
+    dispatch_every_s: float = Field(default=5, gt=0)
+    digest_every_s: float = Field(default=60, gt=0)
+    prune_every_s: float = Field(default=3600, gt=0)
+    misfire_grace_s: float = Field(default=30, gt=0)
+    shutdown_grace_s: float = Field(default=20, gt=0)
+
+
+class RetentionSettings(Section):
+    articles_days: int = Field(default=180, ge=1)
+    vectors_days: int = Field(default=60, ge=1)
+    fetch_log_days: int = Field(default=30, ge=1)
+    deliveries_days: int = Field(default=90, ge=1)
+
+
+class APISettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    token_env: str = "MONITOR_API_TOKEN"  # noqa: S105 - the variable's name
+    require_token_for_reads: bool = False
+    page_size: int = Field(default=50, ge=1, le=1000)
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "text"] = "auto"
@@ -196,6 +221,9 @@ class Settings(BaseSettings):
     stories: StorySettings = StorySettings()
     smtp: SMTPSettings = SMTPSettings()
     alerts: AlertSettings = AlertSettings()
+    service: ServiceSettings = ServiceSettings()
+    retention: RetentionSettings = RetentionSettings()
+    api: APISettings = APISettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod

@@ -49,3 +49,5 @@ def configure_logging(settings: LoggingSettings) -> None:
     root.setLevel(settings.level)
     # Alembic narrates every migration context at INFO; that is noise in a command's output.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # APScheduler logs every run at INFO; the service logs failed and missed runs itself.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))

@@ -13,6 +13,7 @@ from monitor.cli.db import db
 from monitor.cli.feeds import feeds
 from monitor.cli.fetch import fetch
 from monitor.cli.parse import parse
+from monitor.cli.service import run
 from monitor.cli.tagging import eval_group, rescore, same_story, seeds, tag
 from monitor.errors import ConfigError, MonitorError
 
@@ -37,6 +38,7 @@ cli.add_command(eval_group)
 cli.add_command(seeds)
 cli.add_command(rescore)
 cli.add_command(alerts)
+cli.add_command(run)
 
 
 def main() -> None:

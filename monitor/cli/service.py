@@ -1,0 +1,40 @@
+"""`monitor run`: the service."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from monitor.cli.common import config_option, open_database, settings_for
+from monitor.cli.tagging import open_processor
+from monitor.storage import migrate
+from monitor.storage.engine import open_engine
+from workers.service import Service
+
+
+@click.command()
+@config_option
+@click.option("--no-api", is_flag=True, help="A pure worker: no HTTP API in this process.")
+@click.option("--no-process", is_flag=True, help="Do not embed and tag here (another worker does).")
+@click.pass_context
+def run(ctx: click.Context, no_api: bool, no_process: bool) -> None:
+    """Run the service: poll feeds, process articles, send alerts, prune; stop with SIGTERM.
+
+    A fresh database is migrated first. Several `monitor run` processes may share one
+    PostgreSQL database: feeds and deliveries are claimed, never handled twice.
+    """
+    settings = settings_for(ctx)
+    engine = open_engine(settings.database)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    with open_database(settings) as sessions:
+        processor = None if no_process else open_processor(settings, sessions)
+        serve_api = None
+        if not no_api:
+            from monitor.api.server import api_server
+
+            serve_api = api_server(settings, sessions, processor)
+        asyncio.run(Service(settings, sessions, processor).run(serve_api))

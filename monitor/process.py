@@ -5,6 +5,7 @@ change."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass, field
 from datetime import datetime, timedelta
@@ -18,9 +19,10 @@ from monitor.config import AlertSettings, StorySettings
 from monitor.embed import Vectors, decode_vector, encode_vector
 from monitor.relevance import Relevance
 from monitor.storage.stories import (
+    claim_pending_articles,
     count_stored_vectors,
+    lock_story_assignment,
     save_processed,
-    select_pending_articles,
     select_stored_vectors,
     select_story_window,
     upsert_matches,
@@ -30,6 +32,7 @@ from monitor.tagging import Tagger
 from monitor.values import MatchRecord, PendingArticle, ProcessedArticle, ProcessSummary
 
 BATCH_ARTICLES = 256
+PROCESS_LEASE_S = 600
 Progress = Callable[[int, int], None]  # done, total
 
 
@@ -58,13 +61,16 @@ class Processor:
     settings: StorySettings
     clock: Callable[[], datetime]
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    owner: str = field(default_factory=lambda: f"processor-{uuid.uuid4().hex[:12]}")
 
     def process_pending(self) -> ProcessSummary:
-        """Process every article not processed yet, batch by batch."""
+        """Claim and process unprocessed articles, batch by batch, until none is left."""
         total = ProcessSummary()
         while True:
             with self.sessions.begin() as session:
-                pending = select_pending_articles(session, BATCH_ARTICLES)
+                pending = claim_pending_articles(
+                    session, self.clock(), self.owner, PROCESS_LEASE_S, BATCH_ARTICLES
+                )
             if not pending:
                 return total
             batch = self.process_batch(pending)
@@ -73,35 +79,37 @@ class Processor:
             )
 
     def process_batch(self, pending: Sequence[PendingArticle]) -> ProcessSummary:
-        now = self.clock()
+        """Encode and tag outside any transaction; then, in one transaction holding the story
+        lock, read the window, assign stories, store everything and raise the alerts."""
         items = [(a.title, a.summary) for a in pending]
         blobs, vectors = stored_form(self.tagger.embed_items(items))
-        index = self.story_window(now)
         nearest = self.tagger.seeds.nearest(vectors)
-        decisions = assign_stories(
-            [a.id for a in pending],
-            vectors,
-            index,
-            nearest,
-            self.settings.same_story_threshold,
-            self.settings.seed_duplicate_threshold,
-        )
         relevances = self.tagger.assess_all(items, nearest)
         version = self.tagger.version
-        processed = [
-            ProcessedArticle(
-                article,
-                blob,
-                self.tagger.embedder.model_id,
-                decision.story_id,
-                decision.seed_duplicate,
-                match_record(article.id, relevance, version),
-            )
-            for article, blob, decision, relevance in zip(
-                pending, blobs, decisions, relevances, strict=True
-            )
-        ]
+        now = self.clock()
         with self.sessions.begin() as session:
+            lock_story_assignment(session)
+            decisions = assign_stories(
+                [a.id for a in pending],
+                vectors,
+                self.story_window(session, now),
+                nearest,
+                self.settings.same_story_threshold,
+                self.settings.seed_duplicate_threshold,
+            )
+            processed = [
+                ProcessedArticle(
+                    article,
+                    blob,
+                    self.tagger.embedder.model_id,
+                    decision.story_id,
+                    decision.seed_duplicate,
+                    match_record(article.id, relevance, version),
+                )
+                for article, blob, decision, relevance in zip(
+                    pending, blobs, decisions, relevances, strict=True
+                )
+            ]
             real_ids = save_processed(session, processed, now)
             alerts = raise_alerts(
                 session, self.alert_matches(session, processed, real_ids), self.alerts, now
@@ -113,6 +121,15 @@ class Processor:
             seed_duplicates=sum(d.seed_duplicate is not None for d in decisions),
             relevant=sum(r.relevant for r in relevances),
             alerts=alerts,
+        )
+
+    def story_window(self, session: Session, now: datetime) -> BruteForceIndex:
+        since = now - timedelta(days=self.settings.window_days)
+        ids, stories, blobs = select_story_window(session, since, self.tagger.embedder.model_id)
+        if not ids:
+            return BruteForceIndex((), (), np.zeros((0, 0), dtype=np.float32))
+        return BruteForceIndex(
+            tuple(ids), tuple(stories), np.vstack([decode_vector(b) for b in blobs])
         )
 
     def alert_matches(
@@ -132,16 +149,6 @@ class Processor:
             )
             for p in processed
         ]
-
-    def story_window(self, now: datetime) -> BruteForceIndex:
-        since = now - timedelta(days=self.settings.window_days)
-        with self.sessions.begin() as session:
-            ids, stories, blobs = select_story_window(session, since, self.tagger.embedder.model_id)
-        if not ids:
-            return BruteForceIndex((), (), np.zeros((0, 0), dtype=np.float32))
-        return BruteForceIndex(
-            tuple(ids), tuple(stories), np.vstack([decode_vector(b) for b in blobs])
-        )
 
     def rescore(self, since: datetime | None, on_progress: Progress | None = None) -> int:
         """Recompute every stored match (since `since`) from stored vectors; returns the count."""

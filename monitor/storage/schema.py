@@ -122,6 +122,8 @@ class Article(Base):
     )
     seed_duplicate: Mapped[str | None] = mapped_column(String(256))
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("feed_id", "guid", name="uq_articles_feed_guid"),

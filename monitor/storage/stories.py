@@ -4,18 +4,43 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.storage.articles import dialect_insert
 from monitor.storage.schema import Article, Match, Story
 from monitor.values import MatchRecord, PendingArticle, ProcessedArticle, StoredVector
 
+STORY_LOCK_KEY = 7_261_001  # PostgreSQL advisory lock serialising story assignment
 
-def select_pending_articles(session: Session, limit: int) -> list[PendingArticle]:
+
+def claim_pending_articles(
+    session: Session, now: datetime, owner: str, lease_s: float, limit: int
+) -> list[PendingArticle]:
+    """Lease up to `limit` unprocessed articles to `owner` (SKIP LOCKED on PostgreSQL; SQLite's
+    IMMEDIATE transaction makes it atomic); an expired claim can be taken over."""
+    query = (
+        select(Article.id)
+        .where(
+            Article.processed_at.is_(None),
+            or_(Article.claim_expires_at.is_(None), Article.claim_expires_at < now),
+        )
+        .order_by(Article.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.scalars(query))
+    if not ids:
+        return []
+    session.execute(
+        update(Article)
+        .where(Article.id.in_(ids))
+        .values(claimed_by=owner, claim_expires_at=now + timedelta(seconds=lease_s))
+    )
     rows = session.execute(
         select(
             Article.id,
@@ -25,11 +50,17 @@ def select_pending_articles(session: Session, limit: int) -> list[PendingArticle
             Article.language,
             Article.first_seen_at,
         )
-        .where(Article.processed_at.is_(None))
+        .where(Article.id.in_(ids))
         .order_by(Article.id)
-        .limit(limit)
     )
     return [PendingArticle(*row) for row in rows]
+
+
+def lock_story_assignment(session: Session) -> None:
+    """One story assigner at a time across processes (PostgreSQL); SQLite's write transaction
+    already is exclusive."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(STORY_LOCK_KEY)))
 
 
 def count_pending_articles(session: Session) -> int:
@@ -66,6 +97,8 @@ def save_processed(
             {
                 "id": item.article.id,
                 "embedding": item.vector,
+                "claimed_by": None,
+                "claim_expires_at": None,
                 "embedding_model": item.model_id,
                 "story_id": story_id,
                 "seed_duplicate": item.seed_duplicate,

@@ -85,6 +85,7 @@ class StorySettings(Section):
     window_days: int = Field(default=7, ge=1)
     same_story_threshold: float = Field(default=0.54, gt=0, lt=1)
     seed_duplicate_threshold: float = Field(default=0.85, gt=0, le=1)
+    processing_lease_s: float = Field(default=600, gt=0)
 
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")

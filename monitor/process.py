@@ -32,7 +32,6 @@ from monitor.tagging import Tagger
 from monitor.values import MatchRecord, PendingArticle, ProcessedArticle, ProcessSummary
 
 BATCH_ARTICLES = 256
-PROCESS_LEASE_S = 600
 Progress = Callable[[int, int], None]  # done, total
 
 
@@ -69,7 +68,11 @@ class Processor:
         while True:
             with self.sessions.begin() as session:
                 pending = claim_pending_articles(
-                    session, self.clock(), self.owner, PROCESS_LEASE_S, BATCH_ARTICLES
+                    session,
+                    self.clock(),
+                    self.owner,
+                    self.settings.processing_lease_s,
+                    BATCH_ARTICLES,
                 )
             if not pending:
                 return total

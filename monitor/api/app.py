@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import text
@@ -34,6 +34,7 @@ from monitor.storage.queries import (
 from monitor.values import FeedSpec
 
 SEARCH_CANDIDATES = 20_000
+MAX_ID = 2**63 - 1  # database ids are signed 64-bit
 bearer = HTTPBearer(auto_error=False)
 
 
@@ -52,7 +53,7 @@ def match_filter(
     country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None,
     topic: Annotated[str | None, Query(max_length=64)] = None,
     feed: Annotated[str | None, Query(max_length=2048)] = None,
-    story: Annotated[int | None, Query(ge=1)] = None,
+    story: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> MatchFilter:
     return MatchFilter(since, until, min_score, relevant, country, topic, feed, story, q)
@@ -60,8 +61,9 @@ def match_filter(
 
 MatchQuery = Annotated[MatchFilter, Depends(match_filter)]
 PageLimit = Annotated[int, Query(ge=1, le=1000)]
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
 PageCursor = Annotated[
-    int | None, Query(ge=1, description="the `next_cursor` of the previous page")
+    int | None, Query(ge=1, le=MAX_ID, description="the `next_cursor` of the previous page")
 ]
 
 
@@ -118,7 +120,7 @@ def create_app(
         )
 
     @app.get("/matches/{match_id}", dependencies=reads)
-    def match(match_id: int) -> dict[str, Any]:
+    def match(match_id: ObjectId) -> dict[str, Any]:
         with sessions() as session:
             return found(get_match(session, match_id), "match")
 
@@ -129,12 +131,12 @@ def create_app(
         return {"items": items, "next_cursor": items[-1]["id"] if len(items) == limit else None}
 
     @app.get("/stories/{story_id}", dependencies=reads)
-    def story(story_id: int) -> dict[str, Any]:
+    def story(story_id: ObjectId) -> dict[str, Any]:
         with sessions() as session:
             return found(get_story(session, story_id), "story")
 
     @app.get("/articles/{article_id}", dependencies=reads)
-    def article(article_id: int) -> dict[str, Any]:
+    def article(article_id: ObjectId) -> dict[str, Any]:
         with sessions() as session:
             return found(get_article(session, article_id), "article")
 
@@ -185,7 +187,7 @@ def create_app(
         return vars_of(record)
 
     @app.delete("/feeds/{feed_id}", status_code=204, dependencies=[Depends(write_access)])
-    def delete_feed(feed_id: int) -> Response:
+    def delete_feed(feed_id: ObjectId) -> Response:
         with sessions.begin() as session:
             record = next((f for f in list_feeds(session) if f.id == feed_id), None)
             if record is None:

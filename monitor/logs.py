@@ -49,5 +49,8 @@ def configure_logging(settings: LoggingSettings) -> None:
     root.setLevel(settings.level)
     # Alembic narrates every migration context at INFO; that is noise in a command's output.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
-    # APScheduler logs every run at INFO; the service logs failed and missed runs itself.
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
+    # APScheduler logs every run (and every run skipped while the previous one still runs, which
+    # max_instances=1 makes normal); the service logs failed and missed runs itself.
+    logging.getLogger("apscheduler").setLevel(max(logging.ERROR, root.level))
+    # httpx logs every request at INFO; fetches and deliveries are recorded in the database.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -14,7 +14,7 @@ from monitor.cli.feeds import feeds
 from monitor.cli.fetch import fetch
 from monitor.cli.parse import parse
 from monitor.cli.queries import export, matches, search, show, stories
-from monitor.cli.service import run
+from monitor.cli.service import demo, run
 from monitor.cli.tagging import eval_group, rescore, same_story, seeds, tag
 from monitor.errors import ConfigError, MonitorError
 
@@ -40,6 +40,7 @@ cli.add_command(seeds)
 cli.add_command(rescore)
 cli.add_command(alerts)
 cli.add_command(run)
+cli.add_command(demo)
 for query_command in (matches, stories, show, search, export):
     cli.add_command(query_command)
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import click
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.cli.common import config_option, open_database, settings_for
 from monitor.cli.tagging import open_processor
+from monitor.config import Settings
+from monitor.process import Processor
 from monitor.storage import migrate
 from monitor.storage.engine import open_engine
 from workers.service import Service
@@ -38,3 +41,20 @@ def run(ctx: click.Context, no_api: bool, no_process: bool) -> None:
 
             serve_api = api_server(settings, sessions, processor)
         asyncio.run(Service(settings, sessions, processor).run(serve_api))
+
+
+@click.command()
+@config_option
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """The whole product offline: sample feeds on 127.0.0.1, the real service over them in a
+    temporary database, the alerts a local webhook sink receives, then stories and matches."""
+    from monitor.demo.run import run_demo
+
+    settings = settings_for(ctx)
+    embedding = settings.embedding
+
+    def processor_for(demo_settings: Settings, sessions: sessionmaker[Session]) -> Processor:
+        return open_processor(demo_settings.model_copy(update={"embedding": embedding}), sessions)
+
+    run_demo(click.echo, processor_for)

@@ -1,0 +1,1 @@
+"""`monitor demo`: the whole product offline, over sample feeds written for the project."""

@@ -1,0 +1,33 @@
+"""`monitor demo` runs the whole product offline."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+
+@pytest.mark.slow
+def test_demo_shows_alerts_stories_and_matches() -> None:
+    """The demo prints signed alerts, a four-language story and relevant matches, and exits 0."""
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor", "demo"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.stdout
+    assert out.count("ALERT match.created") == 4 and out.count("ALERT story.updated") == 1
+    assert "4 outlets [en, es, pt, ru]" in out
+    relevant = [line for line in out.splitlines() if line.strip().startswith("RELEVANT")]
+    assert len(relevant) == 10
+    assert not any(
+        trap in line
+        for line in relevant
+        for trap in ("Mark Cuban", "New Mexico", "Колумбия", "получили")
+    )

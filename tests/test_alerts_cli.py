@@ -123,3 +123,5 @@ class TestCommands:
         again = json.loads(run(config, "alerts", "list", "--format", "json").stdout)
         assert (again[0]["status"], again[0]["attempts"]) == ("pending", 0)
         assert run(config, "alerts", "retry", "999").returncode == 1
+        enable = run(config, "alerts", "enable", "ops")
+        assert enable.returncode == 1 and "is not disabled" in enable.stderr

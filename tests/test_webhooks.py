@@ -20,7 +20,12 @@ from monitor.config import AlertSettings, NetworkSettings, SMTPSettings
 from monitor.fetch import open_client
 from monitor.ingest import utc_now
 from monitor.loopback import Received, Reply, WebhookSink
-from monitor.storage.alerts import disabled_channels, list_attempts, list_deliveries
+from monitor.storage.alerts import (
+    disabled_channels,
+    enable_channel,
+    list_attempts,
+    list_deliveries,
+)
 from tests.alert_support import new_secret, store_alerts, webhook_settings
 
 LOOPBACK = NetworkSettings(allow_cidrs=["127.0.0.0/8"])
@@ -182,6 +187,8 @@ class TestFailures:
             disabled = disabled_channels(session)
         assert statuses == ["disabled", "disabled"] and "ops" in disabled
         assert len(sink.received) == 1
+        with sessions.begin() as session:
+            assert enable_channel(session, "ops") and not disabled_channels(session)
 
     def test_429_retry_after_honoured(
         self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str

@@ -37,6 +37,7 @@ class ServiceState:
     started_at: datetime = field(default_factory=utc_now)
     last_cycle_at: datetime | None = None
     last_cycle_ok: bool | None = None
+    last_successful_cycle_at: datetime | None = None
     scheduler_running: bool = False
     job_failures: int = 0
     missed_runs: int = 0
@@ -127,9 +128,12 @@ class Service:
     async def poll(self, ingestor: Ingestor) -> None:
         summary = await ingestor.run_cycle()
         self.state.last_cycle_at = utc_now()
+        # A cycle fails when every due feed failed (the network or the database is down).
         self.state.last_cycle_ok = (
-            summary.feeds_failed < max(summary.feeds_due, 1) or summary.feeds_due == 0
+            summary.feeds_due == 0 or summary.feeds_failed < summary.feeds_due
         )
+        if self.state.last_cycle_ok:
+            self.state.last_successful_cycle_at = self.state.last_cycle_at
         if summary.feeds_due:
             log.info(
                 "cycle",

@@ -37,6 +37,11 @@ def api_server(
                 "scheduler_running": state.scheduler_running,
                 "last_cycle_at": state.last_cycle_at.isoformat() if state.last_cycle_at else None,
                 "last_cycle_ok": state.last_cycle_ok,
+                "last_successful_cycle_at": (
+                    state.last_successful_cycle_at.isoformat()
+                    if state.last_successful_cycle_at
+                    else None
+                ),
                 "started_at": state.started_at.isoformat(),
                 "job_failures": state.job_failures,
                 "missed_runs": state.missed_runs,

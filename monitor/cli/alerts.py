@@ -27,6 +27,7 @@ from monitor.fetch import open_client
 from monitor.ingest import utc_now
 from monitor.storage.alerts import (
     ClaimedDelivery,
+    enable_channel,
     list_attempts,
     list_deliveries,
     new_uid,
@@ -161,3 +162,16 @@ def dispatch(ctx: click.Context, once: bool, interval_s: float) -> None:
             asyncio.run(run())
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
+
+
+@alerts.command()
+@config_option
+@click.argument("channel")
+@click.pass_context
+def enable(ctx: click.Context, channel: str) -> None:
+    """Re-enable CHANNEL after a 410 Gone disabled it; then `alerts retry` its deliveries."""
+    with open_database(settings_for(ctx)) as sessions, sessions.begin() as session:
+        changed = enable_channel(session, channel)
+    if not changed:
+        raise click.ClickException(f"channel {channel} is not disabled")
+    click.echo(f"channel {channel} enabled")

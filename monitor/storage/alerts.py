@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.alerts.payloads import ArticleInfo, StoryAlertView, StoryInfo
@@ -290,6 +290,12 @@ def disable_channel(session: Session, name: str, reason: str, now: datetime) -> 
             index_elements=[ChannelState.name], set_={"disabled_reason": reason, "updated_at": now}
         )
     )
+
+
+def enable_channel(session: Session, name: str) -> bool:
+    """Clear a channel's disabled state; False when it was not disabled."""
+    result = session.execute(delete(ChannelState).where(ChannelState.name == name))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def disabled_channels(session: Session) -> dict[str, str]:

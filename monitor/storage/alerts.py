@@ -9,13 +9,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.alerts.payloads import ArticleInfo, StoryAlertView, StoryInfo
 from monitor.alerts.planning import MATCH_CREATED, STORY_UPDATED, PriorAlerts
 from monitor.alerts.retry import DELIVERED, PENDING, AttemptOutcome, NextStep
 from monitor.storage.articles import dialect_insert
+from monitor.storage.claims import claim_ids
 from monitor.storage.schema import (
     Alert,
     Article,
@@ -207,26 +208,20 @@ def claim_deliveries(
 ) -> list[ClaimedDelivery]:
     """Lease up to `limit` due deliveries to `owner`. PostgreSQL skips rows other workers hold
     locked; SQLite's write transaction (BEGIN IMMEDIATE) makes the conditional update atomic."""
-    due = (
-        select(Delivery.id)
-        .where(
-            Delivery.status == PENDING,
-            Delivery.next_attempt_at <= now,
-            or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
-        )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
+    ids = claim_ids(
+        session,
+        Delivery,
+        [Delivery.status == PENDING, Delivery.next_attempt_at <= now],
+        [Delivery.next_attempt_at, Delivery.id],
+        limit,
+        Delivery.lease_owner,
+        Delivery.lease_expires_at,
+        owner,
+        now,
+        lease_s,
     )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    ids = list(session.scalars(due))
     if not ids:
         return []
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(ids))
-        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_s))
-    )
     rows = session.execute(
         select(
             Delivery.id,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from monitor.storage.claims import claim_ids
 from monitor.storage.schema import Feed, FetchLog
 from monitor.values import FeedRecord, FeedSpec, FeedStateUpdate, FetchLogEntry
 
@@ -93,24 +94,25 @@ def claim_due_feeds(
     """Lease the due feeds (or `only_url`) to `owner`. PostgreSQL skips rows other workers hold
     locked; SQLite's IMMEDIATE transaction makes the conditional update atomic. A lease that
     expires (its worker died) makes the feed claimable again."""
-    query = select(Feed.id).where(
-        Feed.enabled.is_(True), or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at < now)
+    due = (
+        Feed.url == only_url
+        if only_url is not None
+        else or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now)
     )
-    if only_url is not None:
-        query = query.where(Feed.url == only_url)
-    else:
-        query = query.where(or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now))
-    query = query.order_by(Feed.next_poll_at, Feed.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.scalars(query))
+    ids = claim_ids(
+        session,
+        Feed,
+        [Feed.enabled.is_(True), due],
+        [Feed.next_poll_at, Feed.id],
+        limit,
+        Feed.lease_owner,
+        Feed.lease_expires_at,
+        owner,
+        now,
+        lease_s,
+    )
     if not ids:
         return []
-    session.execute(
-        update(Feed)
-        .where(Feed.id.in_(ids))
-        .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_s))
-    )
     return [
         to_feed_record(row)
         for row in session.scalars(select(Feed).where(Feed.id.in_(ids)).order_by(Feed.id))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.storage.articles import dialect_insert
+from monitor.storage.claims import claim_ids
 from monitor.storage.schema import Article, Match, Story
 from monitor.values import MatchRecord, PendingArticle, ProcessedArticle, StoredVector
 
@@ -22,25 +23,20 @@ def claim_pending_articles(
 ) -> list[PendingArticle]:
     """Lease up to `limit` unprocessed articles to `owner` (SKIP LOCKED on PostgreSQL; SQLite's
     IMMEDIATE transaction makes it atomic); an expired claim can be taken over."""
-    query = (
-        select(Article.id)
-        .where(
-            Article.processed_at.is_(None),
-            or_(Article.claim_expires_at.is_(None), Article.claim_expires_at < now),
-        )
-        .order_by(Article.id)
-        .limit(limit)
+    ids = claim_ids(
+        session,
+        Article,
+        [Article.processed_at.is_(None)],
+        [Article.id],
+        limit,
+        Article.claimed_by,
+        Article.claim_expires_at,
+        owner,
+        now,
+        lease_s,
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.scalars(query))
     if not ids:
         return []
-    session.execute(
-        update(Article)
-        .where(Article.id.in_(ids))
-        .values(claimed_by=owner, claim_expires_at=now + timedelta(seconds=lease_s))
-    )
     rows = session.execute(
         select(
             Article.id,

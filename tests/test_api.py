@@ -130,6 +130,13 @@ class TestMatches:
         assert response.json()["detail"][0]["loc"][-1] == next(iter(params))
 
 
+    def test_times_naive_are_utc_and_extremes_are_422(self, api: TestClient) -> None:
+        """A naive `since` is read as UTC; a time outside 1900–9999 is a 422, not a 500."""
+        assert api.get("/matches", params={"since": "2000-01-01T00:00:00"}).status_code == 200
+        response = api.get("/matches", params={"since": "0001-01-01T00:00:00+00:01"})
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "since"]
+
+
 class TestAtomAndSearch:
     def test_atom_feed_parses_back(self, api: TestClient) -> None:
         """/matches.atom is an Atom feed of relevant matches a reader can parse."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import numpy as np
@@ -45,6 +45,32 @@ class FeedIn(BaseModel):
     poll_interval_s: int | None = Field(default=None, ge=30, le=86_400)
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def utc_time(value: datetime | None, name: str) -> datetime | None:
+    """Query times in UTC (naive means UTC), within years 1900–9999, else 422."""
+    if value is None:
+        return None
+    try:
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        moment = EARLIEST - timedelta(days=1)
+    if not EARLIEST <= moment <= LATEST:
+        raise HTTPException(
+            422,
+            [
+                {
+                    "loc": ["query", name],
+                    "msg": "date out of range (1900–9999)",
+                    "type": "value_error",
+                }
+            ],
+        )
+    return moment
+
+
 def match_filter(
     since: datetime | None = None,
     until: datetime | None = None,
@@ -56,7 +82,17 @@ def match_filter(
     story: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> MatchFilter:
-    return MatchFilter(since, until, min_score, relevant, country, topic, feed, story, q)
+    return MatchFilter(
+        utc_time(since, "since"),
+        utc_time(until, "until"),
+        min_score,
+        relevant,
+        country,
+        topic,
+        feed,
+        story,
+        q,
+    )
 
 
 MatchQuery = Annotated[MatchFilter, Depends(match_filter)]

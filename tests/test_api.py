@@ -137,6 +137,12 @@ class TestMatches:
         assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "since"]
 
 
+    @pytest.mark.parametrize("params", [{"q": "a\x00b"}, {"feed": "x\x01"}, {"topic": "\x00"}])
+    def test_control_characters_are_422(self, api: TestClient, params: dict[str, str]) -> None:
+        """Text with NUL or control characters is refused before it reaches the database."""
+        assert api.get("/matches", params=params).status_code == 422
+
+
 class TestAtomAndSearch:
     def test_atom_feed_parses_back(self, api: TestClient) -> None:
         """/matches.atom is an Atom feed of relevant matches a reader can parse."""

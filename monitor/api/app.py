@@ -39,14 +39,30 @@ bearer = HTTPBearer(auto_error=False)
 
 
 class FeedIn(BaseModel):
-    url: str = Field(pattern=r"^https?://", max_length=2048)
-    name: str | None = Field(default=None, max_length=512)
+    url: str = Field(pattern=r"^https?://[^\x00-\x20]+$", max_length=2048)
+    name: str | None = Field(default=None, max_length=512, pattern=r"^[^\x00-\x1f]*$")
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
     poll_interval_s: int | None = Field(default=None, ge=30, le=86_400)
 
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def clean_text(value: str | None, name: str) -> str | None:
+    """Free text without NUL or other control characters (PostgreSQL refuses NUL), else 422."""
+    if value is not None and any(ord(ch) < 32 for ch in value):
+        raise HTTPException(
+            422,
+            [
+                {
+                    "loc": ["query", name],
+                    "msg": "control characters are not allowed",
+                    "type": "value_error",
+                }
+            ],
+        )
+    return value
 
 
 def utc_time(value: datetime | None, name: str) -> datetime | None:
@@ -88,10 +104,10 @@ def match_filter(
         min_score,
         relevant,
         country,
-        topic,
-        feed,
+        clean_text(topic, "topic"),
+        clean_text(feed, "feed"),
         story,
-        q,
+        clean_text(q, "q"),
     )
 
 
@@ -185,6 +201,7 @@ def create_app(
         """Semantic search: the question embedded with the articles' model, nearest first."""
         if search_embedder is None:
             raise HTTPException(503, "semantic search needs the embedding model (not loaded here)")
+        clean_text(q, "q")
         embedder = search_embedder()
         scoped = MatchFilter(**{**vars_of(f), "text": None})
         with sessions() as session:

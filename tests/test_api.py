@@ -38,9 +38,9 @@ def client_for(sessions: sessionmaker[Session], tagger: Tagger, **api: Any) -> T
 
 
 @pytest.fixture
-def stored(sqlite_sessions: sessionmaker[Session], tagger: Tagger) -> sessionmaker[Session]:
+def stored(sessions: sessionmaker[Session], tagger: Tagger) -> sessionmaker[Session]:
     now = datetime.now(UTC)
-    with sqlite_sessions.begin() as session:
+    with sessions.begin() as session:
         add_feeds(
             session,
             [FeedSpec(f"https://outlet{n}.example/rss") for n in range(len(HEADLINES))],
@@ -55,9 +55,9 @@ def stored(sqlite_sessions: sessionmaker[Session], tagger: Tagger) -> sessionmak
                 now,
             )
     Processor(
-        sqlite_sessions, tagger, StorySettings(same_story_threshold=0.7), lambda: now
+        sessions, tagger, StorySettings(same_story_threshold=0.7), lambda: now
     ).process_pending()
-    return sqlite_sessions
+    return sessions
 
 
 @pytest.fixture
@@ -129,13 +129,14 @@ class TestMatches:
         assert response.status_code == 422
         assert response.json()["detail"][0]["loc"][-1] == next(iter(params))
 
-
     def test_times_naive_are_utc_and_extremes_are_422(self, api: TestClient) -> None:
         """A naive `since` is read as UTC; a time outside 1900–9999 is a 422, not a 500."""
         assert api.get("/matches", params={"since": "2000-01-01T00:00:00"}).status_code == 200
         response = api.get("/matches", params={"since": "0001-01-01T00:00:00+00:01"})
-        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "since"]
-
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == [
+            "query",
+            "since",
+        ]
 
     @pytest.mark.parametrize("params", [{"q": "a\x00b"}, {"feed": "x\x01"}, {"topic": "\x00"}])
     def test_control_characters_are_422(self, api: TestClient, params: dict[str, str]) -> None:

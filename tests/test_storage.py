@@ -272,3 +272,15 @@ class TestFeedClaims:
             thread.join()
         ids = [i for batch in claimed for i in batch]
         assert errors == [] and len(ids) == len(set(ids)) == 200
+
+
+class TestFigures:
+    def test_metrics_figures_on_both_backends(self, sessions: sessionmaker[Session]) -> None:
+        """The figures behind /metrics are read with one query set that works on both backends."""
+        from monitor.storage.queries import read_figures
+
+        add_two_feeds(sessions)
+        with sessions() as session:
+            figures = read_figures(session, NOW)
+        assert figures.feeds_by_status == {"new": 2}
+        assert figures.articles == 0 and figures.outbox_backlog == 0

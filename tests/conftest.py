@@ -24,6 +24,12 @@ PG_ADMIN_URL = os.environ.get(
     "MONITOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 SettingsFactory = Callable[..., Settings]
+# The shipped relevance data, usable from any working directory.
+PROJECT_RELEVANCE = {
+    "gazetteer_dir": str(PROJECT_ROOT / "config" / "gazetteer"),
+    "model_file": str(PROJECT_ROOT / "config" / "relevance.toml"),
+    "seeds_dir": str(PROJECT_ROOT / "config" / "seeds" / "russia-latam"),
+}
 
 
 @pytest.fixture

@@ -12,11 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.api.app import create_app
 from monitor.config import Settings, StorySettings
 from monitor.process import Processor
-from monitor.storage.articles import insert_articles
-from monitor.storage.feeds import add_feeds, list_feeds
 from monitor.tagging import Tagger
-from monitor.values import FeedSpec
-from tests.factories import make_entry
+from tests.factories import store_headlines
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -40,20 +37,7 @@ def client_for(sessions: sessionmaker[Session], tagger: Tagger, **api: Any) -> T
 @pytest.fixture
 def stored(sessions: sessionmaker[Session], tagger: Tagger) -> sessionmaker[Session]:
     now = datetime.now(UTC)
-    with sessions.begin() as session:
-        add_feeds(
-            session,
-            [FeedSpec(f"https://outlet{n}.example/rss") for n in range(len(HEADLINES))],
-            900,
-            now,
-        )
-        for feed, title in zip(list_feeds(session), HEADLINES, strict=True):
-            insert_articles(
-                session,
-                feed.id,
-                [make_entry(f"g{feed.id}", f"https://o.example/{feed.id}", title)],
-                now,
-            )
+    store_headlines(sessions, HEADLINES, now)
     Processor(
         sessions, tagger, StorySettings(same_story_threshold=0.7), lambda: now
     ).process_pending()

@@ -13,7 +13,7 @@ from monitor.loopback import FeedServer, Reply, item, rss
 from monitor.storage.feeds import add_feeds
 from monitor.storage.stories import list_matches, list_stories
 from monitor.values import FeedSpec
-from tests.conftest import PROJECT_ROOT, SettingsFactory
+from tests.conftest import PROJECT_RELEVANCE, SettingsFactory
 from workers.ingest import run_ingest_job
 
 EN = (
@@ -55,13 +55,7 @@ def test_one_story_across_languages_and_relevance(
             "/ru", Reply(body=rss([item(RU[0], "https://ru.example/1", "1", summary=RU[1])]))
         ),
     ]
-    settings = make_settings(
-        relevance={
-            "gazetteer_dir": str(PROJECT_ROOT / "config" / "gazetteer"),
-            "model_file": str(PROJECT_ROOT / "config" / "relevance.toml"),
-            "seeds_dir": str(PROJECT_ROOT / "config" / "seeds" / "russia-latam"),
-        }
-    )
+    settings = make_settings(relevance=PROJECT_RELEVANCE)
     with sqlite_sessions.begin() as session:
         add_feeds(session, [FeedSpec(u) for u in urls], 900, datetime.now(UTC))
     results = []

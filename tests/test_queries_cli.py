@@ -13,11 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.cli import cli
 from monitor.cli.tagging import open_processor
 from monitor.config import Settings
-from monitor.storage.articles import insert_articles
-from monitor.storage.feeds import add_feeds, list_feeds
-from monitor.values import FeedSpec
-from tests.conftest import PROJECT_ROOT
-from tests.factories import make_entry
+from tests.conftest import PROJECT_RELEVANCE, PROJECT_ROOT
+from tests.factories import store_headlines
 from tests.test_api import HEADLINES
 
 
@@ -28,27 +25,10 @@ def config(tmp_path: Path, sqlite_sessions: sessionmaker[Session]) -> Path:
     settings = Settings(
         database={"url": url},
         embedding={"cache_dir": str(PROJECT_ROOT / "var" / "cache")},
-        relevance={
-            "gazetteer_dir": str(PROJECT_ROOT / "config" / "gazetteer"),
-            "model_file": str(PROJECT_ROOT / "config" / "relevance.toml"),
-            "seeds_dir": str(PROJECT_ROOT / "config" / "seeds" / "russia-latam"),
-        },
+        relevance=PROJECT_RELEVANCE,
     )
     now = datetime.now(UTC)
-    with sqlite_sessions.begin() as session:
-        add_feeds(
-            session,
-            [FeedSpec(f"https://outlet{n}.example/rss") for n in range(len(HEADLINES))],
-            900,
-            now,
-        )
-        for feed, title in zip(list_feeds(session), HEADLINES, strict=True):
-            insert_articles(
-                session,
-                feed.id,
-                [make_entry(f"g{feed.id}", f"https://o.example/{feed.id}", title)],
-                now,
-            )
+    store_headlines(sqlite_sessions, HEADLINES, now)
     open_processor(settings, sqlite_sessions).process_pending()
     path = tmp_path / "monitor.toml"
     path.write_text(

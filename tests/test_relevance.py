@@ -15,7 +15,7 @@ from monitor.cli.tagging import tagger_for
 from monitor.config import Settings
 from monitor.embed import MINILM, ConfigError, open_embedder, require_digest
 from monitor.tagging import Tagger
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_RELEVANCE, PROJECT_ROOT
 
 GOLDEN = [
     json.loads(line) for line in (Path(__file__).parent / "data" / "relevance_golden.jsonl").open()
@@ -26,11 +26,7 @@ GOLDEN = [
 def tagger() -> Tagger:
     return tagger_for(
         Settings(
-            relevance={
-                "gazetteer_dir": PROJECT_ROOT / "config" / "gazetteer",
-                "model_file": PROJECT_ROOT / "config" / "relevance.toml",
-                "seeds_dir": PROJECT_ROOT / "config" / "seeds" / "russia-latam",
-            },
+            relevance=PROJECT_RELEVANCE,
             embedding={"cache_dir": PROJECT_ROOT / "var" / "cache"},
         )
     )

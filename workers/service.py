@@ -9,7 +9,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -150,7 +150,7 @@ class Service:
     def prune(self) -> None:
         with self.sessions.begin() as session:
             pruned = prune(session, self.settings.retention, utc_now())
-        log.info("pruned", extra=vars_of(pruned))
+        log.info("pruned", extra=asdict(pruned))
 
     def on_event(self, event: JobExecutionEvent) -> None:
         if event.code == EVENT_JOB_MISSED:
@@ -187,11 +187,3 @@ class Service:
             for owner in owners:
                 release_leases(session, owner)
         log.info("stopped")
-
-
-def vars_of(value: object) -> dict[str, object]:
-    return (
-        dict(vars(value))
-        if hasattr(value, "__dict__")
-        else {name: getattr(value, name) for name in getattr(value, "__slots__", ())}
-    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -164,7 +165,7 @@ def create_app(
 
     @app.get("/matches.atom", dependencies=reads, response_class=Response)
     def matches_feed(request: Request, f: MatchQuery, limit: PageLimit = page_size) -> Response:
-        relevant = MatchFilter(**{**vars_of(f), "relevant": True})
+        relevant = replace(f, relevant=True)
         with sessions() as session:
             items = list_matches_page(session, relevant, limit)
         return Response(
@@ -203,7 +204,7 @@ def create_app(
             raise HTTPException(503, "semantic search needs the embedding model (not loaded here)")
         clean_text(q, "q")
         embedder = search_embedder()
-        scoped = MatchFilter(**{**vars_of(f), "text": None})
+        scoped = replace(f, text=None)
         with sessions() as session:
             rows = vectors_for_search(session, scoped, embedder.model_id, SEARCH_CANDIDATES)
             if not rows:
@@ -223,7 +224,7 @@ def create_app(
     @app.get("/feeds", dependencies=reads)
     def feeds() -> list[dict[str, Any]]:
         with sessions() as session:
-            return [vars_of(f) for f in list_feeds(session)]
+            return [asdict(f) for f in list_feeds(session)]
 
     @app.post("/feeds", status_code=201, dependencies=[Depends(write_access)])
     def add_feed(body: FeedIn) -> dict[str, Any]:
@@ -235,9 +236,9 @@ def create_app(
                 utc_now(),
             )
             record = get_feed(session, body.url)
-        if not added:
+        if not added or record is None:
             raise HTTPException(409, f"feed already present: {body.url}")
-        return vars_of(record)
+        return asdict(record)
 
     @app.delete("/feeds/{feed_id}", status_code=204, dependencies=[Depends(write_access)])
     def delete_feed(feed_id: ObjectId) -> Response:
@@ -274,7 +275,3 @@ def found(value: dict[str, Any] | None, what: str) -> dict[str, Any]:
     if value is None:
         raise HTTPException(404, f"no such {what}")
     return value
-
-
-def vars_of(value: Any) -> dict[str, Any]:
-    return {name: getattr(value, name) for name in value.__slots__}

@@ -81,12 +81,14 @@ def cross_validated_probabilities(
 def best_threshold(scores: Matrix, labels: npt.NDArray[np.bool_]) -> float:
     """The cut that maximises F1 (ties: the one nearest 0.5), to three decimals.
 
-    Cuts lie halfway between neighbouring scores, so a score a little beyond the extreme ones
-    seen here still falls on the side its neighbours did.
+    Cuts lie halfway between neighbouring scores rather than on a score itself, which carries
+    over better to items not seen here.
     """
-    values = np.unique(scores)
+    values = np.unique(scores).astype(np.float64)
     midpoints = (values[1:] + values[:-1]) / 2 if len(values) > 1 else values
-    candidates = np.unique(np.round(np.r_[np.floor(values[:1] * 1000) / 1000, midpoints], 3))
+    candidates: Matrix = np.unique(
+        np.round(np.r_[np.floor(values[:1] * 1000) / 1000, midpoints], 3)
+    )
     f1 = f1_at_thresholds(scores, labels, candidates)
     best = np.lexsort((-np.abs(candidates - 0.5), f1))[-1]
     return float(candidates[best])

@@ -111,7 +111,7 @@ class ThresholdCalibration:
     best_threshold: float
     f1_at_best: float
     cross_validated_f1: float
-    auc: float
+    auc: float | None  # None: the labels hold one class only
 
 
 def calibrate_threshold(
@@ -123,6 +123,7 @@ def calibrate_threshold(
     so it estimates the F1 of a recalibrated threshold on pairs it was not chosen on.
     """
     threshold = best_threshold(scores, labels)
+    auc = roc_auc(scores, labels)
     fold_of = stratified_folds(labels, folds, seed)
     predicted = np.zeros(len(labels), dtype=bool)
     for fold in range(folds):
@@ -134,15 +135,16 @@ def calibrate_threshold(
         best_threshold=round(threshold, 3),
         f1_at_best=score_predictions(list(scores >= threshold), list(labels)).f1,
         cross_validated_f1=score_predictions(list(predicted), list(labels)).f1,
-        auc=round(roc_auc(scores, labels), 4),
+        auc=None if auc is None else round(auc, 4),
     )
 
 
-def roc_auc(scores: Matrix, labels: npt.NDArray[np.bool_]) -> float:
-    """The chance that a random positive scores above a random negative (ties count half)."""
+def roc_auc(scores: Matrix, labels: npt.NDArray[np.bool_]) -> float | None:
+    """The chance that a random positive scores above a random negative (ties count half);
+    None without a positive or without a negative."""
     positives, negatives = int(labels.sum()), int((~labels).sum())
     if not positives or not negatives:
-        return float("nan")
+        return None
     _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
     tied_rank = np.cumsum(counts) - (counts - 1) / 2.0  # average 1-based rank of each value
     positive_rank_sum = float(tied_rank[inverse][labels].sum())

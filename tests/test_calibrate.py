@@ -30,8 +30,9 @@ class TestRocAuc:
         assert roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), labels) == pytest.approx(0.75)
 
     def test_one_class_has_no_auc(self) -> None:
-        """Without a negative (or a positive) the AUC is undefined: NaN, not a crash."""
-        assert np.isnan(roc_auc(np.array([0.3, 0.6]), np.array([True, True])))
+        """Without a negative (or a positive) the AUC is undefined: None (valid JSON), no crash."""
+        assert roc_auc(np.array([0.3, 0.6]), np.array([True, True])) is None
+        assert calibrate_threshold(np.array([0.3, 0.6]), np.array([False, False])).auc is None
 
 
 class TestCalibrateThreshold:

@@ -102,6 +102,16 @@ class TestEvalSameStory:
         assert "F1 1.000" in run.stdout
         assert run.stdout.strip().splitlines()[-1].startswith("threshold 0.54 ")
 
+    def test_one_class_file_still_reports(self, tmp_path: Path) -> None:
+        """Only same-story pairs: the JSON stays valid, with no AUC, and the text says so."""
+        path = tmp_path / "positives.jsonl"
+        path.write_text("".join(json.dumps(p) + "\n" for p in PAIRS[:2]))
+        run = monitor("eval", "same-story", "--format", "json", str(path))
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout)["calibration"]["auc"] is None
+        text = monitor("eval", "same-story", str(path))
+        assert "AUC n/a (one class only)" in text.stdout
+
     def test_file_without_labels_is_a_clear_error(self, tmp_path: Path) -> None:
         """No true/false label at all: one line naming the file, exit 2, no traceback."""
         path = tmp_path / "unlabelled.jsonl"

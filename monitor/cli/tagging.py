@@ -212,12 +212,13 @@ def eval_same_story(ctx: click.Context, file: Path, output_format: str) -> None:
         click.echo(format_calibration(threshold, report["calibration"]))
 
 
-def format_calibration(threshold: float, calibration: dict[str, float]) -> str:
+def format_calibration(threshold: float, calibration: dict[str, float | None]) -> str:
+    auc = calibration["auc"]
     return (
         f"threshold {threshold} (stories.same_story_threshold); "
         f"best on this file {calibration['best_threshold']} (F1 {calibration['f1_at_best']:.3f}); "
         f"cross-validated F1 of a recalibrated threshold {calibration['cross_validated_f1']:.3f}; "
-        f"AUC {calibration['auc']:.3f}"
+        f"AUC {'n/a (one class only)' if auc is None else f'{auc:.3f}'}"
     )
 
 

@@ -3,6 +3,8 @@
 Patterns and texts are folded the same way (lower case, accents removed, ё → е, punctuation →
 space); a pattern matches at word boundaries, and a token ending in `*` matches any ending, which
 covers Russian inflections (`венесуэл*` → Венесуэла, Венесуэлы, Венесуэле, венесуэльский).
+Two kinds of homonym are removed first: trap phrases (Mark Cuban, New Mexico) and names that are
+ordinary words in lower case (temer, maduro, quitó), which count only when capitalised.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from monitor.errors import ConfigError
 from monitor.normalize import fold_text
 
 GAZETTEER_FILES = ("russia.toml", "latam.toml", "context.toml", "topics.toml")
+NOT_CONTEXT = ("traps", "names_when_capitalised")
+WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +45,27 @@ class Gazetteer:
     context: Mapping[str, TermMatcher]
     topics: Mapping[str, TermMatcher]
     traps: TermMatcher
+    names_when_capitalised: TermMatcher
     fingerprint: str
 
     def remove_traps(self, folded: str) -> str:
         return self.traps.pattern.sub(" ", folded)
+
+    def remove_lower_case_names(self, text: str) -> str:
+        """Blank the words of the raw text that are names only when capitalised, where they are
+        written in lower case. A text with no capital at all is left as it is: case says nothing
+        there (some sources lower-case whole headlines)."""
+        if text == text.lower():
+            return text
+
+        def keep_or_blank(word: re.Match[str]) -> str:
+            found = word.group(0)
+            is_common_word = found[0].islower() and self.names_when_capitalised.pattern.fullmatch(
+                fold_text(found)
+            )
+            return " " if is_common_word else found
+
+        return WORD.sub(keep_or_blank, text)
 
 
 def compile_terms(name: str, terms: Iterable[str]) -> TermMatcher:
@@ -80,11 +101,16 @@ def load_gazetteer(directory: Path) -> Gazetteer:
                 for code, v in data["latam.toml"]["countries"].items()
             },
             region=compile_terms("region", data["latam.toml"]["region"]["terms"]),
-            context={k: compile_terms(k, v["terms"]) for k, v in context.items() if k != "traps"},
+            context={
+                k: compile_terms(k, v["terms"]) for k, v in context.items() if k not in NOT_CONTEXT
+            },
             topics={
                 k: compile_terms(k, v["terms"]) for k, v in data["topics.toml"]["topics"].items()
             },
             traps=compile_terms("traps", context["traps"]["terms"]),
+            names_when_capitalised=compile_terms(
+                "names_when_capitalised", context["names_when_capitalised"]["terms"]
+            ),
             fingerprint=digest(data),
         )
     except (KeyError, TypeError, AttributeError) as exc:

@@ -40,11 +40,15 @@ FEATURES = (
     "seed_similarity",
 )
 # Wire datelines ("MOSCOW, January 5. /TASS/.") say where a desk sits, not who acts.
+# "MOSCÚ, 5 de enero." and "МОСКВА, 5 января." put the day first.
 DATELINE = re.compile(
-    r"(?:^|(?<=[|.]\s))[A-ZÁÉÍÓÚА-ЯЁ][A-ZÁÉÍÓÚА-ЯЁ .'-]{2,40},\s+\w+\s+\d{1,2}\s*[./]\s*"
+    r"(?:^|(?<=[|.]\s))[A-ZÁÉÍÓÚА-ЯЁ][A-ZÁÉÍÓÚА-ЯЁ .'-]{2,40},\s+"
+    r"(?:\w+\s+\d{1,2}|\d{1,2}\s+(?:de\s+)?\w+)\s*[./]\s*"
     r"(?:/?\s*\w+\s*/\.?)?"
     r"|/\s*(?:TASS|ТАСС|RIA|РИА|EFE|AFP|AP|Reuters|Sputnik)\s*/\.?"
 )
+ROUNDUP_MIN_LINES = 3
+ROUNDUP_MAX_LINE = 200  # characters: longer lines are paragraphs of one story, not headlines
 LIST_WORDS = frozenset({"and", "y", "e", "и", "or", "o", "ou", "или", "to", "a"})
 
 
@@ -85,7 +89,7 @@ class Relevance:
 
 def gather_evidence(gazetteer: Gazetteer, title: str, summary: str) -> Evidence:
     text = DATELINE.sub(" ", f"{title} | {summary}")
-    folded = gazetteer.remove_traps(fold_text(text))
+    folded = gazetteer.remove_traps(fold_text(gazetteer.remove_lower_case_names(text)))
     russia = {kind: found for kind, m in gazetteer.russia.items() if (found := m.find(folded))}
     countries = {
         code: found for code, m in gazetteer.countries.items() if (found := m.find(folded))
@@ -155,6 +159,14 @@ def score_features(model: RelevanceModel, features: Mapping[str, float]) -> floa
     return 1.0 / (1.0 + math.exp(-logit))
 
 
+def roundup_lines(summary: str) -> list[str]:
+    """The headlines of a newscast-style roundup (three or more short lines), else none."""
+    lines = [line.strip() for line in summary.splitlines() if line.strip()]
+    if len(lines) >= ROUNDUP_MIN_LINES and all(len(line) <= ROUNDUP_MAX_LINE for line in lines):
+        return lines
+    return []
+
+
 def assess(
     gazetteer: Gazetteer,
     model: RelevanceModel,
@@ -162,17 +174,28 @@ def assess(
     summary: str,
     nearest_seed: NearestSeed | None = None,
 ) -> Relevance:
-    """Tag one item: relevant at the model's threshold, score, countries, topics and reasons."""
-    evidence = gather_evidence(gazetteer, title, summary)
+    """Tag one item: relevant at the model's threshold, score, countries, topics and reasons.
+
+    A roundup is judged line by line (each with the title) and takes its best line: a Russian
+    item and a Latin American item listed in one newscast are not a relation.
+    """
     similarity = nearest_seed.similarity if nearest_seed else 0.0
-    score = score_features(model, extract_features(evidence, similarity))
+    parts = roundup_lines(summary) or [summary]
+    judged = []
+    for part in parts:
+        evidence = gather_evidence(gazetteer, title, part)
+        judged.append((score_features(model, extract_features(evidence, similarity)), evidence))
+    score, evidence = max(judged, key=lambda scored: scored[0])
     relevant = score >= model.threshold
+    reasons = explain(evidence, nearest_seed)
+    if len(parts) > 1:
+        reasons["roundup_line"] = parts[judged.index((score, evidence))]
     return Relevance(
         relevant=relevant,
         score=round(score, 4),
         countries=tuple(sorted(evidence.countries)),
         topics=tuple(evidence.topics) if relevant else (),
-        reasons=explain(evidence, nearest_seed),
+        reasons=reasons,
     )
 
 

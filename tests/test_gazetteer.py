@@ -69,6 +69,47 @@ class TestHomonymTraps:
             == set()
         )
 
+    @pytest.mark.parametrize(
+        "dateline",
+        [
+            "MOSCÚ, 5 de enero. /TASS/.",
+            "MOSCOU, 5 de janeiro. /TASS/.",
+            "МОСКВА, 5 января. /ТАСС/.",
+        ],
+    )
+    def test_day_first_datelines_are_not_actors(self, dateline: str) -> None:
+        """Spanish, Portuguese and Russian datelines put the day first; they are no actor either."""
+        assert russia_kinds(f"{dateline} Trump habla de Venezuela") == set()
+
+    @pytest.mark.parametrize(
+        ("title", "word"),
+        [
+            ("Rusia no tiene nada que temer de las sanciones", "temer"),
+            ("Rússia não tem nada a temer, diz o Kremlin", "temer"),
+            ("El Kremlin cree que el diálogo aún no está maduro", "maduro"),
+            ("Putin quitó importancia a las sanciones", "quitó"),
+            ("Putin celebra su asunción a un nuevo mandato", "asunción"),
+            ("Rússia exporta lulas congeladas", "lulas"),
+            ("Chefs rusos cocinan con chile y tequila", "chile"),
+        ],
+    )
+    def test_lower_case_common_words_are_no_names(self, title: str, word: str) -> None:
+        """temer (to fear), maduro (ripe), quitó, asunción, lulas (squid), chile (chili)."""
+        assert countries(title) == set(), word
+
+    def test_capitalised_names_still_count(self) -> None:
+        """Written as names they are names: Temer, Maduro, Quito, Asunción, Lula, Chile."""
+        found = countries("Temer y Maduro; Quito, Asunción; Lula visita Chile")
+        assert found == {"BR", "VE", "EC", "PY", "CL"}
+
+    def test_all_lower_case_text_keeps_its_names(self) -> None:
+        """A source that lower-cases whole headlines says nothing by case: maduro is Maduro."""
+        assert countries("lavrov meets maduro in caracas") == {"VE"}
+
+    def test_a_flag_is_not_an_actor(self) -> None:
+        """A Russia-flagged tanker is a flag, not the Russian state (rule 10)."""
+        assert russia_kinds("EEUU incauta un petrolero con bandera rusa") == set()
+
     def test_gazetteer_files_are_data(self, tmp_path: Path) -> None:
         """Users extend the gazetteer by editing TOML; a broken file is a clear error."""
         (tmp_path / "russia.toml").write_text("[state]\nterms = []\n")

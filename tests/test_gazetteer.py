@@ -28,6 +28,29 @@ class TestMatching:
         """A stem with * matches every case ending."""
         assert countries(f"Новости: {word}") == {"VE"}
 
+    @pytest.mark.parametrize(
+        ("title", "code"),
+        [
+            ("Путин поздравил Лулу с победой", "BR"),
+            ("Лавров встретился с Лулой", "BR"),
+            ("Посол России вручил верительные грамоты Милею", "AR"),
+            ("Россия направила гуманитарную помощь Доминике", "DM"),
+            ("Делегация прибыла в Лиму", "PE"),
+        ],
+    )
+    def test_russian_declension_of_names(self, title: str, code: str) -> None:
+        """Names decline in Russian: Лулу, Лулой, Милею, Доминике, Лиму."""
+        assert countries(title) == {code}
+
+    def test_russian_officials_decline_too(self) -> None:
+        """Захаровой and Небензи are Zakharova and Nebenzia."""
+        assert russia_kinds("Заявление Захаровой и Небензи") == {"officials"}
+
+    def test_dry_is_not_sukhoi(self) -> None:
+        """«Сухой» the aircraft maker counts; "сухой закон" (prohibition) does not."""
+        assert "companies" in russia_kinds("Венесуэла купит самолеты «Сухой»")
+        assert "companies" not in russia_kinds("В городе ввели сухой закон")
+
     def test_accent_and_case_insensitive(self) -> None:
         """Accents and case do not matter: Bogotá, BOGOTA, Perú, México."""
         assert countries("Llegó a BOGOTÁ; luego Perú y México") == {"CO", "PE", "MX"}

@@ -108,8 +108,9 @@ def load_gazetteer(directory: Path) -> Gazetteer:
                 k: compile_terms(k, v["terms"]) for k, v in data["topics.toml"]["topics"].items()
             },
             traps=compile_terms("traps", context["traps"]["terms"]),
-            names_when_capitalised=compile_terms(
-                "names_when_capitalised", context["names_when_capitalised"]["terms"]
+            names_when_capitalised=compile_terms(  # optional: older files lack it
+                "names_when_capitalised",
+                context.get("names_when_capitalised", {}).get("terms", []),
             ),
             fingerprint=digest(data),
         )

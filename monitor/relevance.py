@@ -181,15 +181,14 @@ def assess(
     """
     similarity = nearest_seed.similarity if nearest_seed else 0.0
     parts = roundup_lines(summary) or [summary]
-    judged = []
-    for part in parts:
-        evidence = gather_evidence(gazetteer, title, part)
-        judged.append((score_features(model, extract_features(evidence, similarity)), evidence))
-    score, evidence = max(judged, key=lambda scored: scored[0])
+    found = [gather_evidence(gazetteer, title, part) for part in parts]
+    scores = [score_features(model, extract_features(e, similarity)) for e in found]
+    best = max(range(len(parts)), key=scores.__getitem__)
+    evidence, score = found[best], scores[best]
     relevant = score >= model.threshold
     reasons = explain(evidence, nearest_seed)
     if len(parts) > 1:
-        reasons["roundup_line"] = parts[judged.index((score, evidence))]
+        reasons["roundup_line"] = parts[best]
     return Relevance(
         relevant=relevant,
         score=round(score, 4),

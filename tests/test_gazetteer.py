@@ -133,6 +133,19 @@ class TestHomonymTraps:
         """A Russia-flagged tanker is a flag, not the Russian state (rule 10)."""
         assert russia_kinds("EEUU incauta un petrolero con bandera rusa") == set()
 
+    def test_older_context_file_without_capitalised_names_loads(self, tmp_path: Path) -> None:
+        """A user's context.toml from before `[names_when_capitalised]` still loads; it then
+        matches lower-case names as before."""
+        shipped = PROJECT_ROOT / "config" / "gazetteer"
+        for path in shipped.glob("*.toml"):
+            text = path.read_text(encoding="utf-8")
+            if path.name == "context.toml":
+                start = text.index("[names_when_capitalised]")
+                text = text[:start] + text[text.index("[relation]") :]
+            (tmp_path / path.name).write_text(text, encoding="utf-8")
+        older = load_gazetteer(tmp_path)
+        assert set(gather_evidence(older, "Nada que temer, dice Moscú", "").countries) == {"BR"}
+
     def test_gazetteer_files_are_data(self, tmp_path: Path) -> None:
         """Users extend the gazetteer by editing TOML; a broken file is a clear error."""
         (tmp_path / "russia.toml").write_text("[state]\nterms = []\n")

@@ -180,6 +180,8 @@ class ServiceSettings(Section):
     prune_every_s: float = Field(default=3600, gt=0)
     misfire_grace_s: float = Field(default=30, gt=0)
     shutdown_grace_s: float = Field(default=20, gt=0)
+    degraded_after_s: float = Field(default=3600, gt=0)
+    degraded_after_failed_cycles: int = Field(default=3, ge=1)
 
 
 class RetentionSettings(Section):
@@ -195,6 +197,12 @@ class APISettings(Section):
     token_env: str = "MONITOR_API_TOKEN"  # noqa: S105 - the variable's name
     require_token_for_reads: bool = False
     page_size: int = Field(default=50, ge=1, le=1000)
+    max_body_bytes: int = Field(default=1_000_000, ge=1)
+    public_base_url: str = Field(default="", pattern=r"^(https?://[^\s]+)?$")
+
+
+class SearchSettings(Section):
+    min_similarity: float = Field(default=0.25, ge=-1, le=1)
 
 
 class LoggingSettings(Section):
@@ -225,6 +233,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     retention: RetentionSettings = RetentionSettings()
     api: APISettings = APISettings()
+    search: SearchSettings = SearchSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod

@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.clock import utc_now
 from monitor.config import Settings
 from monitor.errors import MonitorError
 from monitor.feedlist import load_feed_file
@@ -43,10 +44,6 @@ from monitor.values import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ProgressCallback = Callable[[FeedCycleResult, int, int], None]  # result, done, total
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

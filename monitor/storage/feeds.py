@@ -83,6 +83,35 @@ def get_feed(session: Session, url: str) -> FeedRecord | None:
     return to_feed_record(row) if row else None
 
 
+def get_feed_by_id(session: Session, feed_id: int) -> FeedRecord | None:
+    row = session.get(Feed, feed_id)
+    return to_feed_record(row) if row else None
+
+
+def enable_feed(session: Session, url: str, now: datetime) -> bool:
+    """Re-enable the feed at `url` with a fresh failure count, due at `now`; its articles and
+    fetch log stay. False when it is not stored."""
+    result = session.execute(
+        update(Feed)
+        .where(Feed.url == url)
+        .values(
+            enabled=True,
+            disabled_reason=None,
+            permanent_failures=0,
+            consecutive_failures=0,
+            next_poll_at=now,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def poll_feed_now(session: Session, url: str, now: datetime) -> bool:
+    """Make the feed at `url` due at `now` (a disabled feed stays disabled). False when it is
+    not stored."""
+    result = session.execute(update(Feed).where(Feed.url == url).values(next_poll_at=now))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def claim_due_feeds(
     session: Session,
     now: datetime,

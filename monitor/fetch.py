@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpcore
 import httpx
@@ -25,6 +24,9 @@ from monitor.errors import (
     TooManyRedirectsError,
     UnsupportedSchemeError,
 )
+
+# Re-exported: the webhook sender imported it from here before monitor.headers existed.
+from monitor.headers import parse_retry_after as parse_retry_after
 from monitor.netguard import AddressPolicy, GuardedNetworkBackend, Resolver
 from monitor.values import FetchedBody, FetchFailure
 
@@ -168,26 +170,12 @@ async def read_response(
 
 def status_error(status: int, retry_after: str | None) -> HTTPStatusError:
     """Classify an HTTP error status once: rate-limited, transient or permanent."""
-    delay = parse_retry_after(retry_after, datetime.now(UTC)) if retry_after else None
+    delay = parse_retry_after(retry_after, datetime.now(UTC))
     if status == 429 or (status == 503 and delay is not None):
         return HTTPStatusError(status, ErrorClass.RATE_LIMITED, delay)
     if status in TRANSIENT_STATUSES or status >= 500:
         return HTTPStatusError(status, ErrorClass.TRANSIENT, delay)
     return HTTPStatusError(status, ErrorClass.PERMANENT, None)
-
-
-def parse_retry_after(value: str, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After value (delta-seconds or an HTTP date)."""
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 async def read_capped_body(response: httpx.Response, max_bytes: int) -> tuple[bytes, int]:

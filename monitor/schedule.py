@@ -3,12 +3,12 @@ of its own (`now` and `jitter` are parameters)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from monitor.config import FetchSettings
 from monitor.errors import ErrorClass
+from monitor.headers import parse_cache_max_age
 from monitor.values import FeedRecord, FeedStateUpdate, FetchFailure
 
 OUTCOME_OK = "ok"
@@ -32,7 +32,7 @@ def plan_after_success(
     if not_modified:
         etag = etag or feed.etag
         last_modified = last_modified or feed.last_modified
-    hint_s = ttl_minutes * 60 if ttl_minutes else cache_max_age_s(headers.get("cache-control"))
+    hint_s = ttl_minutes * 60 if ttl_minutes else parse_cache_max_age(headers.get("cache-control"))
     interval = adapt_interval_s(feed, new_articles, hint_s, settings)
     return FeedStateUpdate(
         outcome=OUTCOME_NOT_MODIFIED if not_modified else OUTCOME_OK,
@@ -51,7 +51,6 @@ def plan_after_success(
 
 
 QUIET_GROWTH = 1.5
-CACHE_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
 def adapt_interval_s(
@@ -64,11 +63,6 @@ def adapt_interval_s(
     if hint_s and settings.min_poll_interval_s <= hint_s <= settings.max_poll_interval_s:
         interval = max(interval, hint_s)
     return int(min(settings.max_poll_interval_s, max(settings.min_poll_interval_s, interval)))
-
-
-def cache_max_age_s(cache_control: str | None) -> int | None:
-    match = CACHE_MAX_AGE.search(cache_control or "")
-    return int(match.group(1)) if match else None
 
 
 def plan_after_failure(

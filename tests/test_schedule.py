@@ -132,3 +132,11 @@ class TestFailure:
         feed = make_feed(consecutive_failures=2, permanent_failures=2)
         state = plan_after_failure(feed, make_failure(ErrorClass.TRANSIENT), NOW, SETTINGS, 0.5)
         assert state.enabled and state.permanent_failures == 0 and state.consecutive_failures == 3
+
+
+class TestHostileHeaders:
+    def test_overlong_max_age_is_no_hint(self) -> None:
+        """A `max-age` of 5,000 digits (past int()'s 4,300-digit limit) is ignored, not raised."""
+        headers = {"cache-control": "max-age=" + "9" * 5000}
+        state = plan_after_success(make_feed(), headers, False, NOW, SETTINGS)
+        assert state.current_interval_s == 900

@@ -5,28 +5,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from monitor.filters import MatchFilter
 from monitor.storage.schema import Article, Delivery, Feed, FetchLog, Match, Story
 
+__all__ = ["MatchFilter"]  # the filter value lives in monitor.filters; storage runs it
+LIKE_ESCAPE = "\\"
 
-@dataclass(frozen=True, slots=True)
-class MatchFilter:
-    since: datetime | None = None
-    until: datetime | None = None
-    min_score: float | None = None
-    relevant: bool | None = None
-    country: str | None = None
-    topic: str | None = None
-    feed: str | None = None
-    story: int | None = None
-    text: str | None = None
-    article_ids: Sequence[int] | None = field(default=None)
+
+def like_literal(text: str) -> str:
+    """`text` with LIKE's wildcards escaped, so `%` and `_` match only themselves."""
+    return (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
 
 
 def match_record(match: Match, article: Article, feed_url: str) -> dict[str, Any]:
@@ -61,16 +60,24 @@ def filtered(query: Any, f: MatchFilter) -> Any:
     if f.relevant is not None:
         conditions.append(Match.relevant.is_(f.relevant))
     if f.country:
-        conditions.append(Match.countries.like(f'%"{f.country.upper()}"%'))
+        code = like_literal(f.country.upper())
+        conditions.append(Match.countries.like(f'%"{code}"%', escape=LIKE_ESCAPE))
     if f.topic:
-        conditions.append(Match.topics.like(f'%"{f.topic}"%'))
+        conditions.append(Match.topics.like(f'%"{like_literal(f.topic)}"%', escape=LIKE_ESCAPE))
+    if f.language:
+        conditions.append(Article.language == f.language)
     if f.feed:
         conditions.append(Feed.url == f.feed)
     if f.story is not None:
         conditions.append(Match.story_id == f.story)
     if f.text:
-        pattern = f"%{f.text}%"
-        conditions.append(or_(Article.title.ilike(pattern), Article.summary.ilike(pattern)))
+        pattern = f"%{like_literal(f.text)}%"
+        conditions.append(
+            or_(
+                Article.title.ilike(pattern, escape=LIKE_ESCAPE),
+                Article.summary.ilike(pattern, escape=LIKE_ESCAPE),
+            )
+        )
     if f.article_ids is not None:
         conditions.append(Article.id.in_(list(f.article_ids)))
     return query.where(*conditions)
@@ -97,6 +104,14 @@ def list_matches_page(
 def get_match(session: Session, match_id: int) -> dict[str, Any] | None:
     row = session.execute(matches_query().where(Match.id == match_id)).first()
     return match_record(*row) if row else None
+
+
+def get_matches(session: Session, match_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The records of `match_ids`, by id, in one query (absent ids are left out)."""
+    if not match_ids:
+        return {}
+    rows = session.execute(matches_query().where(Match.id.in_(list(match_ids))))
+    return {m.id: match_record(m, a, url) for m, a, url in rows}
 
 
 def story_record(story: Story) -> dict[str, Any]:

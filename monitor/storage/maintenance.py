@@ -1,4 +1,4 @@
-"""Retention and lease release: the service's housekeeping queries."""
+"""Retention, lease release and the outstanding-work count: the service's housekeeping queries."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.config import RetentionSettings
@@ -15,6 +15,8 @@ from monitor.storage.schema import Article, Delivery, Feed, FetchLog
 
 @dataclass(frozen=True, slots=True)
 class PruneSummary:
+    """How many rows each retention limit removed (vectors: cleared, their articles kept)."""
+
     articles: int
     vectors: int
     fetch_log: int
@@ -53,14 +55,44 @@ def affected(result: Any) -> int:
 
 
 def release_leases(session: Session, owner: str) -> None:
-    """Give back what a stopping worker claimed but did not finish."""
+    """Give back what a stopping worker claimed but did not finish: its feed leases, its
+    article claims and its delivery leases (nobody else's)."""
     session.execute(
         update(Feed)
         .where(Feed.lease_owner == owner)
         .values(lease_owner=None, lease_expires_at=None)
     )
     session.execute(
+        update(Article)
+        .where(Article.claimed_by == owner)
+        .values(claimed_by=None, claim_expires_at=None)
+    )
+    session.execute(
         update(Delivery)
         .where(Delivery.lease_owner == owner)
         .values(lease_owner=None, lease_expires_at=None)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OutstandingWork:
+    """What is still to do: feeds never fetched, articles not processed, deliveries pending."""
+
+    unfetched_feeds: int
+    unprocessed_articles: int
+    pending_deliveries: int
+
+    @property
+    def is_settled(self) -> bool:
+        return not (self.unfetched_feeds or self.unprocessed_articles or self.pending_deliveries)
+
+
+def count_outstanding_work(session: Session) -> OutstandingWork:
+    def count(*conditions: Any) -> int:
+        return session.scalar(select(func.count()).where(*conditions)) or 0
+
+    return OutstandingWork(
+        unfetched_feeds=count(Feed.last_status.is_(None)),
+        unprocessed_articles=count(Article.processed_at.is_(None)),
+        pending_deliveries=count(Delivery.status == "pending"),
     )

@@ -1,0 +1,128 @@
+"""The runtime: the long-lived parts of a running monitor, wired once here and opened and closed
+together: the clock, the embedder (loaded on first use), the processor, the HTTP client, the
+alert senders and dispatcher, and the ingestor. The service, `monitor fetch`, the API and the
+demo run on it; closing it gives back every claim its workers still hold, however it stops."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.alerts.dispatch import Dispatcher
+from monitor.alerts.senders import open_senders
+from monitor.clock import Clock, utc_now
+from monitor.config import Settings
+from monitor.embed import Embedder, open_embedder
+from monitor.ingest import Ingestor, open_ingestor
+from monitor.process import Processor
+from monitor.storage.maintenance import release_leases
+from monitor.tagging import Tagger, open_tagger
+
+log = logging.getLogger(__name__)
+
+
+def open_embedder_for(settings: Settings) -> Embedder:
+    """The embedder `[embedding]` names, loaded now."""
+    embedding = settings.embedding
+    return open_embedder(embedding.model, embedding.batch_size, embedding.threads)
+
+
+def open_tagger_for(settings: Settings, embedder: Embedder) -> Tagger:
+    """Gazetteer, relevance weights and seed vectors (cached in `embedding.cache_dir`)."""
+    relevance = settings.relevance
+    return open_tagger(
+        relevance.gazetteer_dir,
+        relevance.model_file,
+        relevance.seeds_dir,
+        embedder,
+        settings.embedding.cache_dir,
+    )
+
+
+def build_processor(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    clock: Clock = utc_now,
+    embedder: Embedder | None = None,
+) -> Processor:
+    """The processing stage over `sessions`; loads the configured model unless given one."""
+    tagger = open_tagger_for(settings, embedder or open_embedder_for(settings))
+    return Processor(sessions, tagger, settings.stories, clock, settings.alerts)
+
+
+class LazyEmbedder:
+    """The configured embedder, loaded on the first call (from whichever thread asks first) and
+    shared after that: paths that never embed (`--no-process`, an API nobody searches) never
+    pay for the model."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.loaded = embedder
+        self.lock = threading.Lock()
+
+    def __call__(self) -> Embedder:
+        with self.lock:
+            if self.loaded is None:
+                self.loaded = open_embedder_for(self.settings)
+            return self.loaded
+
+    @property
+    def is_loaded(self) -> bool:
+        return self.loaded is not None
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    clock: Clock
+    ingestor: Ingestor
+    dispatcher: Dispatcher
+    embedder: LazyEmbedder
+    processor: Processor | None
+
+    @property
+    def owners(self) -> tuple[str, ...]:
+        """The claim owner of each worker in this process."""
+        workers = (self.ingestor.owner, self.dispatcher.owner)
+        return workers + ((self.processor.owner,) if self.processor else ())
+
+    def release_claims(self) -> None:
+        """Give back the feeds, articles and deliveries this process claimed and did not finish.
+        A database that refuses is logged: the leases then expire on their own."""
+        try:
+            with self.sessions.begin() as session:
+                for owner in self.owners:
+                    release_leases(session, owner)
+        except Exception:
+            log.warning("could not release claims", exc_info=True, extra={"owners": self.owners})
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    process: bool = True,
+    clock: Clock = utc_now,
+    embedder: LazyEmbedder | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> AsyncIterator[Runtime]:
+    """Open everything a running monitor needs; `process=False` builds no processor (and so
+    loads no model). On the way out, claims are released before anything is closed."""
+    embedder = embedder or LazyEmbedder(settings)
+    async with open_ingestor(settings, sessions) as ingestor:
+        ingestor.clock = clock
+        senders = open_senders(settings.alerts, settings.smtp, ingestor.client, clock, environ)
+        dispatcher = Dispatcher(sessions, senders, settings.alerts, clock)
+        processor = build_processor(settings, sessions, clock, embedder()) if process else None
+        runtime = Runtime(settings, sessions, clock, ingestor, dispatcher, embedder, processor)
+        try:
+            yield runtime
+        finally:
+            runtime.release_claims()

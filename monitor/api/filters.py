@@ -1,33 +1,130 @@
-"""The match-filter query parameters shared by `/matches`, `/matches.atom` and `/search`."""
+"""The match-filter query parameters shared by `/matches`, `/matches.atom` and `/search`.
+
+They mean what the CLI's options mean (see `monitor.filters`): relevant matches only unless
+`all=true`; `relevant=false` for the rejected ones; `since`/`until` as `24h` or an ISO time;
+`country` as a code or a name; an unusable value is a 422 naming the parameter.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query
 
-from monitor.storage.queries import MatchFilter
+from monitor.api.context import Context
+from monitor.filters import FilterError, FilterRequest, MatchFilter, parse_match_filter
+from monitor.filters import clean_text as refuse_control_characters
+from monitor.gazetteer import Gazetteer, load_gazetteer
 
 MAX_ID = 2**63 - 1  # database ids are signed 64-bit
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+MOMENT = "a duration back from now (90m, 24h, 7d) or an ISO date/time (naive means UTC)"
+
+Since = Annotated[str | None, Query(max_length=64, description=f"first seen from: {MOMENT}")]
+Until = Annotated[str | None, Query(max_length=64, description=f"first seen before: {MOMENT}")]
+MinScore = Annotated[float | None, Query(ge=0, le=1)]
+Relevant = Annotated[
+    bool | None, Query(description="true (the default) or false: only the rejected matches")
+]
+IncludeAll = Annotated[
+    bool, Query(alias="all", description="every match, relevant or not (not with `relevant`)")
+]
+Country = Annotated[
+    str | None,
+    Query(max_length=64, description="ISO code (VE) or name (Venezuela, Brasil, Куба)"),
+]
+Topic = Annotated[
+    str | None, Query(max_length=64, description="a topic (energy, defense, trade-finance…)")
+]
+Language = Annotated[
+    str | None, Query(max_length=16, description="the article's language code (es, pt, ru…)")
+]
+FeedUrl = Annotated[str | None, Query(max_length=2048)]
+StoryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+Text = Annotated[
+    str | None, Query(max_length=200, description="words in the title or summary, literally")
+]
+
+
+def unprocessable(parameter: str, message: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own validation errors."""
+    return HTTPException(
+        422, [{"loc": ["query", parameter], "msg": message, "type": "value_error"}]
+    )
+
+
+@cache
+def gazetteer_at(directory: Path) -> Gazetteer:
+    """The gazetteer that names countries and topics, read once per process."""
+    return load_gazetteer(directory)
+
+
+def resolve(context: Context, request: FilterRequest) -> MatchFilter:
+    gazetteer = gazetteer_at(context.settings.relevance.gazetteer_dir)
+    try:
+        return parse_match_filter(request, gazetteer, context.clock())
+    except FilterError as error:
+        raise unprocessable(error.parameter, error.message) from None
+
+
+def match_filter(
+    context: Context,
+    since: Since = None,
+    until: Until = None,
+    min_score: MinScore = None,
+    relevant: Relevant = None,
+    include_all: IncludeAll = False,
+    country: Country = None,
+    topic: Topic = None,
+    lang: Language = None,
+    feed: FeedUrl = None,
+    story: StoryId = None,
+    q: Text = None,
+) -> MatchFilter:
+    return resolve(
+        context,
+        FilterRequest(
+            since, until, min_score, relevant, include_all, country, topic, lang, feed, story, q
+        ),
+    )
+
+
+def search_filter(
+    context: Context,
+    since: Since = None,
+    until: Until = None,
+    min_score: MinScore = None,
+    relevant: Relevant = None,
+    include_all: IncludeAll = False,
+    country: Country = None,
+    topic: Topic = None,
+    lang: Language = None,
+    feed: FeedUrl = None,
+    story: StoryId = None,
+) -> MatchFilter:
+    """The same filter for `/search`, whose `q` is the question rather than a text filter."""
+    return resolve(
+        context,
+        FilterRequest(
+            since, until, min_score, relevant, include_all, country, topic, lang, feed, story
+        ),
+    )
+
+
+MatchQuery = Annotated[MatchFilter, Depends(match_filter)]
+SearchScope = Annotated[MatchFilter, Depends(search_filter)]
 
 
 def clean_text(value: str | None, name: str) -> str | None:
     """Free text without NUL or other control characters (PostgreSQL refuses NUL), else 422."""
-    if value is not None and any(ord(ch) < 32 for ch in value):
-        raise HTTPException(
-            422,
-            [
-                {
-                    "loc": ["query", name],
-                    "msg": "control characters are not allowed",
-                    "type": "value_error",
-                }
-            ],
-        )
-    return value
+    try:
+        return refuse_control_characters(value, name)
+    except FilterError as error:
+        raise unprocessable(error.parameter, error.message) from None
 
 
 def utc_time(value: datetime | None, name: str) -> datetime | None:
@@ -39,41 +136,5 @@ def utc_time(value: datetime | None, name: str) -> datetime | None:
     except OverflowError:
         moment = EARLIEST - timedelta(days=1)
     if not EARLIEST <= moment <= LATEST:
-        raise HTTPException(
-            422,
-            [
-                {
-                    "loc": ["query", name],
-                    "msg": "date out of range (1900–9999)",
-                    "type": "value_error",
-                }
-            ],
-        )
+        raise unprocessable(name, "date out of range (1900–9999)")
     return moment
-
-
-def match_filter(
-    since: datetime | None = None,
-    until: datetime | None = None,
-    min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
-    relevant: bool | None = None,
-    country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None,
-    topic: Annotated[str | None, Query(max_length=64)] = None,
-    feed: Annotated[str | None, Query(max_length=2048)] = None,
-    story: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-) -> MatchFilter:
-    return MatchFilter(
-        utc_time(since, "since"),
-        utc_time(until, "until"),
-        min_score,
-        relevant,
-        country,
-        clean_text(topic, "topic"),
-        clean_text(feed, "feed"),
-        story,
-        clean_text(q, "q"),
-    )
-
-
-MatchQuery = Annotated[MatchFilter, Depends(match_filter)]

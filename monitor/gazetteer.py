@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.config import read_toml
+from monitor.config import AlertSettings, read_toml
 from monitor.errors import ConfigError
 from monitor.normalize import fold_text
 
 GAZETTEER_FILES = ("russia.toml", "latam.toml", "context.toml", "topics.toml")
 NOT_CONTEXT = ("traps", "names_when_capitalised")
 WORD = re.compile(r"\w+")
+RULE_KEY_NOUNS = {"countries": "country", "topics": "topic"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +121,20 @@ def load_gazetteer(directory: Path) -> Gazetteer:
 
 def digest(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(repr(sorted(data.items())).encode()).hexdigest()[:16]
+
+
+def check_alert_rules(
+    alerts: AlertSettings, gazetteer: Gazetteer, source: Path | str = "settings"
+) -> None:
+    """Every country and topic an alert rule filters on must be one the gazetteer can tag, or a
+    rule would silently never fire: the first unknown one raises ConfigError naming the rule."""
+    known = {"countries": gazetteer.countries, "topics": gazetteer.topics}
+    for index, rule in enumerate(alerts.rules):
+        for key, values in (("countries", rule.countries), ("topics", rule.topics)):
+            unknown = [value for value in values if value not in known[key]]
+            if unknown:
+                raise ConfigError(
+                    f"{source}: alerts.rules.{index}.{key}: rule {rule.name!r} names unknown "
+                    f"{RULE_KEY_NOUNS[key]} {unknown[0]!r} "
+                    f"(the gazetteer knows {', '.join(sorted(known[key]))})"
+                )

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.gazetteer import compile_terms, load_gazetteer
+from monitor.config import AlertSettings
+from monitor.errors import ConfigError
+from monitor.gazetteer import check_alert_rules, compile_terms, load_gazetteer
 from monitor.normalize import fold_text
 from monitor.relevance import gather_evidence
 from tests.conftest import PROJECT_ROOT
@@ -151,3 +153,45 @@ class TestHomonymTraps:
         (tmp_path / "russia.toml").write_text("[state]\nterms = []\n")
         with pytest.raises(Exception, match="cannot read"):
             load_gazetteer(tmp_path)
+
+
+def alert_settings(**rule: object) -> AlertSettings:
+    return AlertSettings(
+        webhooks=[{"name": "hook", "url": "https://hooks.example/x", "secret_env": "S"}],
+        rules=[
+            {"name": "any", "channels": ["hook"]},
+            {"name": "caribbean", "channels": ["hook"], **rule},
+        ],
+    )
+
+
+class TestCheckAlertRules:
+    def test_known_countries_and_topics_pass(self) -> None:
+        """Rules naming country codes and topics the gazetteer tags are accepted."""
+        check_alert_rules(alert_settings(countries=["CU", "VE"], topics=["defense"]), GAZETTEER)
+
+    @pytest.mark.parametrize(
+        ("rule", "expected"),
+        [
+            (
+                {"countries": ["CU", "XX"]},
+                "monitor.toml: alerts.rules.1.countries: rule 'caribbean' names unknown "
+                "country 'XX' (the gazetteer knows AG, AR,",
+            ),
+            (
+                {"countries": ["ve"]},
+                "rule 'caribbean' names unknown country 've'",
+            ),
+            (
+                {"topics": ["defence"]},
+                "monitor.toml: alerts.rules.1.topics: rule 'caribbean' names unknown topic "
+                "'defence' (the gazetteer knows brics-multipolar, defense,",
+            ),
+        ],
+    )
+    def test_unknown_value_is_a_config_error(self, rule: dict[str, object], expected: str) -> None:
+        """An unknown country or topic raises ConfigError: one line naming the file, the rule,
+        the key and the value."""
+        with pytest.raises(ConfigError) as raised:
+            check_alert_rules(alert_settings(**rule), GAZETTEER, "monitor.toml")
+        assert expected in str(raised.value) and "\n" not in str(raised.value)

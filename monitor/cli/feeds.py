@@ -1,9 +1,18 @@
-"""`monitor feeds …`: the feed list and its health."""
+"""`monitor feeds …`: the feed list and its health.
+
+`feeds add` checks the URL before storing it: an address the SSRF guard refuses is a
+configuration error (exit 2, nothing added); an HTML page offers the feeds it links to (and
+`--discover` adds the first); a URL that cannot be reached now (no network yet, DNS down, a
+server error) is added anyway with a warning, since the fetcher retries it on schedule.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import click
 
@@ -16,10 +25,21 @@ from monitor.cli.common import (
     settings_for,
     short_time,
 )
+from monitor.clock import utc_now
+from monitor.errors import ConfigError, MonitorError
 from monitor.feedlist import read_opml, write_opml
-from monitor.ingest import utc_now
-from monitor.storage.feeds import add_feeds, get_feed, list_feeds, remove_feed
+from monitor.storage.feeds import (
+    add_feeds,
+    enable_feed,
+    get_feed,
+    list_feeds,
+    poll_feed_now,
+    remove_feed,
+)
 from monitor.values import FeedRecord, FeedSpec
+
+if TYPE_CHECKING:
+    from monitor.config import NetworkSettings
 
 
 @click.group()
@@ -69,18 +89,103 @@ def health_row(feed: FeedRecord) -> list[object]:
 @click.option(
     "--interval", "interval_s", type=click.IntRange(min=30), help="Poll interval, seconds."
 )
+@click.option("--discover", is_flag=True, help="URL is a web page: add the first feed it names.")
 @click.pass_context
 def add(
-    ctx: click.Context, url: str, name: str | None, language: str | None, interval_s: int | None
+    ctx: click.Context,
+    url: str,
+    name: str | None,
+    language: str | None,
+    interval_s: int | None,
+    discover: bool,
 ) -> None:
-    """Add the feed at URL; it is due for polling at once."""
+    """Add the feed at URL; it is due for polling at once.
+
+    The URL is fetched first: an address the SSRF guard refuses is an error (see
+    [network] allow_cidrs); a web page lists the feeds it names instead (--discover adds the
+    first); a URL that cannot be reached now is added anyway, with a warning.
+    """
     if not url.startswith(("http://", "https://")):
         raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
     settings = settings_for(ctx)
-    spec = FeedSpec(url=url, name=name, language=language, poll_interval_s=interval_s)
-    with open_database(settings) as sessions, sessions.begin() as session:
-        added = add_feeds(session, [spec], settings.fetch.default_poll_interval_s, utc_now())
+    with open_database(settings) as sessions:
+        with sessions.begin() as session:
+            if get_feed(session, url) is not None:
+                click.echo(f"already present: {url}")
+                return
+        check = asyncio.run(check_feed_url(url, settings.network))
+        if check.page_feeds is not None:
+            url = choose_discovered_feed(url, check.page_feeds, discover)
+            check = asyncio.run(check_discovered_url(url, settings.network))
+        if check.warning:
+            click.echo(f"warning: {check.warning}; added anyway, the fetcher will retry", err=True)
+        spec = FeedSpec(url=url, name=name, language=language, poll_interval_s=interval_s)
+        with sessions.begin() as session:
+            added = add_feeds(session, [spec], settings.fetch.default_poll_interval_s, utc_now())
     click.echo(f"added {url}" if added else f"already present: {url}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UrlCheck:
+    """What fetching a URL at add time showed: a feed (nothing), an HTML page with the feeds it
+    names, or a warning that it could not be reached now."""
+
+    page_feeds: tuple[FeedSpec, ...] | None = None
+    warning: str | None = None
+
+
+async def check_feed_url(url: str, network: NetworkSettings) -> UrlCheck:
+    """GET the URL with the guarded client (every hop vetted, within its caps)."""
+    from monitor.discover import discover_feeds, is_html_page
+    from monitor.errors import BlockedAddressError, FetchError
+    from monitor.fetch import Validators, fetch_feed, open_client
+
+    try:
+        async with open_client(network) as client:
+            body = await fetch_feed(client, url, Validators(), network)
+    except BlockedAddressError as exc:
+        raise ConfigError(f"cannot add {url}: {exc}") from None
+    except FetchError as exc:
+        return UrlCheck(warning=f"cannot check {url} now: {exc}")
+    if not is_html_page(body.body, body.headers.get("content-type")):
+        return UrlCheck()
+    return UrlCheck(page_feeds=tuple(discover_feeds(body.body, body.final_url)))
+
+
+async def check_discovered_url(url: str, network: NetworkSettings) -> UrlCheck:
+    """A feed URL a page named passes the same guard before it is stored."""
+    from monitor.errors import BlockedAddressError, FetchError
+    from monitor.netguard import AddressPolicy, SystemResolver, choose_allowed_address
+
+    host, port = host_and_port(url)
+    try:
+        addresses = await SystemResolver().resolve(host, port)
+        choose_allowed_address(host, addresses, AddressPolicy(tuple(network.allow_cidrs)))
+    except BlockedAddressError as exc:
+        raise ConfigError(f"cannot add {url}: {exc}") from None
+    except FetchError as exc:
+        return UrlCheck(warning=f"cannot check {url} now: {exc}")
+    return UrlCheck()
+
+
+def host_and_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def choose_discovered_feed(url: str, found: tuple[FeedSpec, ...], discover: bool) -> str:
+    """With --discover, the page's first feed; otherwise list them and add nothing."""
+    if not found:
+        raise MonitorError(f"{url} is an HTML page that names no feed: nothing added")
+    if discover:
+        click.echo(f"{url} is an HTML page; adding the first feed it names")
+        return found[0].url
+    click.echo(f"{url} is an HTML page, not a feed. It names:")
+    for spec in found:
+        click.echo(f"  {spec.url}" + (f"  ({spec.name})" if spec.name else ""))
+    raise MonitorError(
+        "nothing added: add one of these URLs, or run again with --discover to add the first"
+    )
 
 
 @feeds.command()
@@ -94,6 +199,33 @@ def remove(ctx: click.Context, url: str) -> None:
     if not removed:
         raise click.ClickException(f"no such feed: {url}")
     click.echo(f"removed {url}")
+
+
+@feeds.command()
+@config_option
+@click.argument("url")
+@click.pass_context
+def enable(ctx: click.Context, url: str) -> None:
+    """Re-enable the feed at URL (after it was disabled); its articles and fetch log stay."""
+    with open_database(settings_for(ctx)) as sessions, sessions.begin() as session:
+        if not enable_feed(session, url, utc_now()):
+            raise MonitorError(f"no such feed: {url}")
+    click.echo(f"enabled {url}: due now, failure count cleared")
+
+
+@feeds.command()
+@config_option
+@click.argument("url")
+@click.pass_context
+def poll(ctx: click.Context, url: str) -> None:
+    """Make the feed at URL due now: the next fetch cycle polls it."""
+    with open_database(settings_for(ctx)) as sessions, sessions.begin() as session:
+        if not poll_feed_now(session, url, utc_now()):
+            raise MonitorError(f"no such feed: {url}")
+        feed = get_feed(session, url)
+    if feed is not None and not feed.enabled:
+        raise MonitorError(f"{url} is disabled ({feed.disabled_reason}): `monitor feeds enable` it")
+    click.echo(f"{url} is due now")
 
 
 @feeds.command("import-opml")

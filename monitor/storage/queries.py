@@ -28,7 +28,9 @@ def like_literal(text: str) -> str:
     )
 
 
-def match_record(match: Match, article: Article, feed_url: str) -> dict[str, Any]:
+def match_record(
+    match: Match, article: Article, feed_url: str, feed_name: str | None
+) -> dict[str, Any]:
     return {
         "id": match.id,
         "article_id": article.id,
@@ -38,6 +40,7 @@ def match_record(match: Match, article: Article, feed_url: str) -> dict[str, Any
         "url": article.url,
         "language": article.language,
         "feed": feed_url,
+        "feed_name": feed_name,
         "published_at": article.published_at,
         "first_seen_at": article.first_seen_at,
         "relevant": match.relevant,
@@ -85,7 +88,7 @@ def filtered(query: Any, f: MatchFilter) -> Any:
 
 def matches_query() -> Any:
     return (
-        select(Match, Article, Feed.url)
+        select(Match, Article, Feed.url, Feed.name)
         .join(Article, Article.id == Match.article_id)
         .join(Feed, Feed.id == Article.feed_id)
     )
@@ -98,7 +101,7 @@ def list_matches_page(
     query = filtered(matches_query(), f).order_by(Match.id.desc()).limit(limit)
     if before_id is not None:
         query = query.where(Match.id < before_id)
-    return [match_record(m, a, url) for m, a, url in session.execute(query)]
+    return [match_record(*row) for row in session.execute(query)]
 
 
 def get_match(session: Session, match_id: int) -> dict[str, Any] | None:
@@ -111,7 +114,7 @@ def get_matches(session: Session, match_ids: Sequence[int]) -> dict[int, dict[st
     if not match_ids:
         return {}
     rows = session.execute(matches_query().where(Match.id.in_(list(match_ids))))
-    return {m.id: match_record(m, a, url) for m, a, url in rows}
+    return {row[0].id: match_record(*row) for row in rows}
 
 
 def story_record(story: Story) -> dict[str, Any]:
@@ -145,22 +148,23 @@ def get_story(session: Session, story_id: int) -> dict[str, Any] | None:
         .where(Article.story_id == story_id)
         .order_by(Article.first_seen_at, Article.id)
     )
-    return {**story_record(story), "articles": [match_record(m, a, url) for m, a, url in rows]}
+    return {**story_record(story), "articles": [match_record(*row) for row in rows]}
 
 
 def get_article(session: Session, article_id: int) -> dict[str, Any] | None:
     row = session.execute(
-        select(Article, Feed.url)
+        select(Article, Feed.url, Feed.name)
         .join(Feed, Feed.id == Article.feed_id)
         .where(Article.id == article_id)
     ).first()
     if row is None:
         return None
-    article, feed_url = row
+    article, feed_url, feed_name = row
     match = session.scalar(select(Match).where(Match.article_id == article_id))
     return {
         "id": article.id,
         "feed": feed_url,
+        "feed_name": feed_name,
         "guid": article.guid,
         "url": article.url,
         "title": article.title,
@@ -171,7 +175,7 @@ def get_article(session: Session, article_id: int) -> dict[str, Any] | None:
         "first_seen_at": article.first_seen_at,
         "story_id": article.story_id,
         "seed_duplicate": article.seed_duplicate,
-        "match": match_record(match, article, feed_url) if match else None,
+        "match": match_record(match, article, feed_url, feed_name) if match else None,
     }
 
 

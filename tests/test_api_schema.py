@@ -28,9 +28,7 @@ def build_app(directory: Path):  # type: ignore[no-untyped-def]
     with sessions.begin() as session:
         add_feeds(session, [FeedSpec("https://a.example/rss")], 900, datetime.now(UTC))
     embedder = BagOfWordsEmbedder()
-    return create_app(
-        config, sessions, "token", lambda: {"scheduler_running": True}, lambda: embedder
-    )
+    return create_app(config, sessions, "token", None, lambda: embedder)
 
 
 APP_DIR = Path(__import__("tempfile").mkdtemp(prefix="monitor-schema-"))

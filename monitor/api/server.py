@@ -1,12 +1,14 @@
-"""Serving the API inside the service's event loop (uvicorn), signals left to the service."""
+"""Serving the API inside the service's event loop (uvicorn), signals left to the service.
+The listening socket is bound when the server is made, so a port in use is a `ConfigError`
+before the service starts."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-from collections.abc import Callable, Coroutine, Generator
-from functools import cache
-from typing import Any
+import socket
+from collections.abc import Callable, Generator
 
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.api.app import create_app
 from monitor.config import Settings
 from monitor.embed import Embedder
-from monitor.process import Processor
-from workers.service import ServiceState
+from monitor.errors import ConfigError
+from monitor.health import ServiceState
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -26,43 +28,68 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-def api_server(
-    settings: Settings, sessions: sessionmaker[Session], processor: Processor | None
-) -> Callable[[ServiceState], Coroutine[Any, Any, None]]:
-    token = os.environ.get(settings.api.token_env) or None
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port; a port in use or an address that cannot be
+    bound is a one-line ConfigError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # Lets a restart bind while old connections linger in TIME_WAIT; a live listener still
+        # holds the port on Linux and macOS.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"{where} is already in use: stop the other process or set [api] port"
+            ) from None
+        raise ConfigError(f"cannot listen on {where}: {exc.strerror}; check [api] host") from None
+    sock.setblocking(False)
+    return sock
 
-    async def serve(state: ServiceState) -> None:
-        def health() -> dict[str, Any]:
-            return {
-                "scheduler_running": state.scheduler_running,
-                "last_cycle_at": state.last_cycle_at.isoformat() if state.last_cycle_at else None,
-                "last_cycle_ok": state.last_cycle_ok,
-                "last_successful_cycle_at": (
-                    state.last_successful_cycle_at.isoformat()
-                    if state.last_successful_cycle_at
-                    else None
-                ),
-                "started_at": state.started_at.isoformat(),
-                "job_failures": state.job_failures,
-                "missed_runs": state.missed_runs,
-            }
 
-        embedder: Callable[[], Embedder] | None = None
-        if processor is not None:
-            embedder = cache(lambda: processor.tagger.embedder)
-        app = create_app(settings, sessions, token, health, embedder)
-        config = uvicorn.Config(
-            app,
-            host=settings.api.host,
-            port=settings.api.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
+class ApiServer:
+    """The API bound to its socket, served when called with the service's state."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        search_embedder: Callable[[], Embedder] | None,
+    ) -> None:
+        self.settings, self.sessions, self.search_embedder = settings, sessions, search_embedder
+        self.token = os.environ.get(settings.api.token_env) or None
+        self.socket = bind_socket(settings.api.host, settings.api.port)
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one the system chose when `[api] port` is 0)."""
+        port: int = self.socket.getsockname()[1]
+        return port
+
+    async def __call__(self, state: ServiceState | None) -> None:
+        app = create_app(self.settings, self.sessions, self.token, state, self.search_embedder)
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
         server = EmbeddedServer(config)
         try:
-            await server.serve()
+            await server.serve(sockets=[self.socket])
         finally:
             server.should_exit = True
+            self.socket.close()
 
-    return serve
+    def close(self) -> None:
+        """Release the port when the server will not be served after all."""
+        self.socket.close()
+
+
+def api_server(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    search_embedder: Callable[[], Embedder] | None,
+) -> ApiServer:
+    """Bind `[api] host:port` now (ConfigError when it is taken) and return the coroutine
+    function the service runs: `await serve(state)`."""
+    return ApiServer(settings, sessions, search_embedder)

@@ -31,12 +31,13 @@ RELEVANT = {CORPUS[i][0] for i in (0, 1, 3, 4)}
 
 
 def store_corpus(
-    sessions: sessionmaker[Session], tagger: Tagger, now: datetime, copies: int = 1
+    sessions: sessionmaker[Session], tagger: Tagger, now: datetime, copies: range = range(1)
 ) -> dict[str, int]:
-    """Store and process CORPUS `copies` times, one feed per item; returns title → match id
-    (of the newest copy)."""
-    items = [(c, n, item) for c in range(copies) for n, item in enumerate(CORPUS)]
-    for copy, n, (title, language, hours) in items:
+    """Store and process CORPUS once per copy, one feed per item (copy 1 adds " (1)" to each
+    title, and so on); returns title → match id."""
+    items = [(c, n, item) for c in copies for n, item in enumerate(CORPUS)]
+    for copy, n, (original, language, hours) in items:
+        title = f"{original} ({copy})" if copy else original
         seen = now - timedelta(hours=hours)
         url = f"https://outlet{n}-{copy}.example/rss"
         with sessions.begin() as session:

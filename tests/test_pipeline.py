@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.cli.tagging import open_processor
+from monitor.cycle import JobReport, run_cycles
 from monitor.loopback import FeedServer, Reply, item, rss
+from monitor.runtime import open_runtime
 from monitor.storage.feeds import add_feeds
 from monitor.storage.stories import list_matches, list_stories
 from monitor.values import FeedSpec
 from tests.conftest import PROJECT_RELEVANCE, SettingsFactory
-from workers.ingest import run_ingest_job
 
 EN = (
     "Russia and Venezuela sign military cooperation agreement in Caracas",
@@ -58,18 +58,14 @@ def test_one_story_across_languages_and_relevance(
     settings = make_settings(relevance=PROJECT_RELEVANCE)
     with sqlite_sessions.begin() as session:
         add_feeds(session, [FeedSpec(u) for u in urls], 900, datetime.now(UTC))
-    results = []
-    processor = open_processor(settings, sqlite_sessions)
-    asyncio.run(
-        run_ingest_job(
-            settings,
-            sqlite_sessions,
-            processor,
-            once=True,
-            on_report=lambda job: results.append((job.cycle, job.processed)),
-        )
-    )
-    [(cycle, processed)] = results
+    results: list[JobReport] = []
+
+    async def one_cycle() -> None:
+        async with open_runtime(settings, sqlite_sessions) as runtime:
+            await run_cycles(runtime, once=True, on_report=results.append)
+
+    asyncio.run(one_cycle())
+    [(cycle, processed)] = [(job.cycle, job.processed) for job in results]
     assert cycle.new_articles == 4 and processed is not None and processed.articles == 4
     with sqlite_sessions() as session:
         stories = list_stories(session)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.cli.common import (
     ProgressBar,
@@ -16,9 +18,12 @@ from monitor.cli.common import (
     open_database,
     settings_for,
 )
-from monitor.cli.tagging import open_processor
 from monitor.values import FeedCycleResult
-from workers.ingest import JobReport, run_ingest_job
+
+if TYPE_CHECKING:
+    from monitor.cycle import JobReport
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
 
 
 @click.command()
@@ -33,9 +38,12 @@ def fetch(
 ) -> None:
     """Fetch due feeds, store new articles and print a summary of each cycle.
 
-    Without --once, cycles repeat until interrupted (Ctrl-C). An empty database first gets
-    the feeds of config/feeds.toml.
+    Without --once, cycles repeat until interrupted (Ctrl-C: the feeds and articles claimed are
+    given back, exit status 130). An empty database first gets the feeds of config/feeds.toml.
     """
+    from monitor.cycle import run_cycles
+    from monitor.runtime import open_runtime
+
     settings = settings_for(ctx)
     bars: list[ProgressBar] = []
 
@@ -47,14 +55,16 @@ def fetch(
         bars[-1].finish()
         report(job, output_format)
 
+    async def run_cycles_on_runtime(sessions: sessionmaker[Session]) -> None:
+        async with open_runtime(settings, sessions, process=not no_process) as runtime:
+            await run_cycles(runtime, once, feed_url, new_bar, on_report)
+
     with open_database(settings) as sessions:
-        processor = None if no_process else open_processor(settings, sessions)
         try:
-            asyncio.run(
-                run_ingest_job(settings, sessions, processor, once, feed_url, new_bar, on_report)
-            )
+            asyncio.run(run_cycles_on_runtime(sessions))
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
+            raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def report(job: JobReport, output_format: str) -> None:

@@ -1,19 +1,14 @@
-"""`monitor run`: the service."""
+"""`monitor run`: the service; `monitor demo`: the whole product offline."""
 
 from __future__ import annotations
 
 import asyncio
 
 import click
-from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.cli.common import config_option, open_database, settings_for
-from monitor.cli.tagging import open_processor
-from monitor.config import Settings
-from monitor.process import Processor
 from monitor.storage import migrate
 from monitor.storage.engine import open_engine
-from workers.service import Service
 
 
 @click.command()
@@ -27,6 +22,9 @@ def run(ctx: click.Context, no_api: bool, no_process: bool) -> None:
     A fresh database is migrated first. Several `monitor run` processes may share one
     PostgreSQL database: feeds and deliveries are claimed, never handled twice.
     """
+    from monitor.runtime import LazyEmbedder
+    from monitor.service import run_service
+
     settings = settings_for(ctx)
     engine = open_engine(settings.database)
     try:
@@ -34,13 +32,13 @@ def run(ctx: click.Context, no_api: bool, no_process: bool) -> None:
     finally:
         engine.dispose()
     with open_database(settings) as sessions:
-        processor = None if no_process else open_processor(settings, sessions)
+        embedder = LazyEmbedder(settings)
         serve_api = None
         if not no_api:
             from monitor.api.server import api_server
 
-            serve_api = api_server(settings, sessions, processor)
-        asyncio.run(Service(settings, sessions, processor).run(serve_api))
+            serve_api = api_server(settings, sessions, embedder)
+        asyncio.run(run_service(settings, sessions, not no_process, serve_api, embedder))
 
 
 @click.command()
@@ -51,10 +49,4 @@ def demo(ctx: click.Context) -> None:
     temporary database, the alerts a local webhook sink receives, then stories and matches."""
     from monitor.demo.run import run_demo
 
-    settings = settings_for(ctx)
-    embedding = settings.embedding
-
-    def processor_for(demo_settings: Settings, sessions: sessionmaker[Session]) -> Processor:
-        return open_processor(demo_settings.model_copy(update={"embedding": embedding}), sessions)
-
-    run_demo(click.echo, processor_for)
+    run_demo(click.echo, settings_for(ctx).embedding)

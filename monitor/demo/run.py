@@ -14,13 +14,13 @@ from collections.abc import Callable
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import (
     AlertRule,
     AlertSettings,
     DatabaseSettings,
+    EmbeddingSettings,
     FeedsSettings,
     LoggingSettings,
     NetworkSettings,
@@ -29,14 +29,15 @@ from monitor.config import (
     WebhookChannel,
     read_toml,
 )
+from monitor.cycle import add_feeds_if_empty
 from monitor.logs import configure_logging
 from monitor.loopback import FeedServer, Received, Reply, WebhookSink, item, rss
-from monitor.process import Processor
+from monitor.runtime import open_runtime
+from monitor.service import Service
 from monitor.storage import migrate
 from monitor.storage.engine import open_engine
+from monitor.storage.maintenance import count_outstanding_work
 from monitor.storage.queries import MatchFilter, list_matches_page, list_stories_page
-from monitor.storage.schema import Article, Delivery, Feed
-from workers.service import Service
 
 SAMPLES = Path(__file__).with_name("sample_feeds.toml")
 SECRET_ENV = "MONITOR_DEMO_WEBHOOK_SECRET"  # noqa: S105 - the variable's name
@@ -63,7 +64,12 @@ def serve_samples(server: FeedServer) -> list[tuple[str, str, str]]:
     return outlets
 
 
-def demo_settings(directory: Path, outlets: list[tuple[str, str, str]], hook_url: str) -> Settings:
+def demo_settings(
+    directory: Path,
+    outlets: list[tuple[str, str, str]],
+    hook_url: str,
+    embedding: EmbeddingSettings,
+) -> Settings:
     feeds_file = directory / "feeds.toml"
     feeds_file.write_text(
         "".join(
@@ -83,21 +89,21 @@ def demo_settings(directory: Path, outlets: list[tuple[str, str, str]], hook_url
             rules=(AlertRule(name="russia-latam", min_score=0.5, channels=("demo-sink",)),),
         ),
         logging=LoggingSettings(level="WARNING"),
+        embedding=embedding,
     )
 
 
-def is_settled(sessions: sessionmaker[Session], feed_count: int) -> bool:
+def is_settled(sessions: sessionmaker[Session]) -> bool:
+    """Every feed fetched, every article processed, every alert delivered."""
     with sessions() as session:
-        fetched = session.scalar(select(func.count()).where(Feed.last_status.is_not(None))) or 0
-        pending = session.scalar(select(func.count()).where(Article.processed_at.is_(None))) or 0
-        undelivered = session.scalar(select(func.count()).where(Delivery.status == "pending")) or 0
-    return fetched == feed_count and pending == 0 and undelivered == 0
+        return count_outstanding_work(session).is_settled
 
 
-def run_demo(
-    echo: Callable[[str], None],
-    open_processor: Callable[[Settings, sessionmaker[Session]], Processor],
-) -> None:
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def run_demo(echo: Callable[[str], None], embedding: EmbeddingSettings) -> None:
     configure_logging(LoggingSettings(level="WARNING", format="text"))
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     os.environ[SECRET_ENV] = secret
@@ -111,7 +117,8 @@ def run_demo(
             f"  ALERT {body['type']:14} {body['message']}\n"
             f"        countries {', '.join(body['countries']) or '-'}; "
             f"topics {', '.join(body['topics']) or '-'}; "
-            f"{story['outlets_count']} outlet(s), languages {', '.join(story['languages'])}; "
+            f"{plural(story['outlets_count'], 'outlet')}, "
+            f"languages {', '.join(story['languages'])}; "
             f"webhook-id {request.headers['webhook-id']}"
         )
         with printing:
@@ -124,7 +131,7 @@ def run_demo(
         WebhookSink(print_alert) as sink,
     ):
         outlets = serve_samples(feeds)
-        settings = demo_settings(Path(tmp), outlets, sink.url())
+        settings = demo_settings(Path(tmp), outlets, sink.url(), embedding)
         engine = open_engine(settings.database)
         migrate.upgrade(engine)
         sessions = sessionmaker(engine, expire_on_commit=False)
@@ -132,18 +139,20 @@ def run_demo(
             f"Serving {len(outlets)} sample outlets on {feeds.base_url}; alerts go to {sink.url()}"
         )
         echo("Running the service (fetch → parse → store → embed → stories → relevance → alerts)…")
-        service = Service(settings, sessions, open_processor(settings, sessions))
 
         async def run_until_settled() -> None:
-            runner = asyncio.create_task(service.run())
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + DEMO_TIMEOUT_S
-            while loop.time() < deadline and not runner.done():
-                await asyncio.sleep(0.5)
-                if await asyncio.to_thread(is_settled, sessions, len(outlets)):
-                    break
-            service.request_stop()
-            await runner
+            async with open_runtime(settings, sessions) as runtime:
+                await asyncio.to_thread(add_feeds_if_empty, runtime)  # before "settled" can hold
+                service = Service(runtime)
+                runner = asyncio.create_task(service.run())
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + DEMO_TIMEOUT_S
+                while loop.time() < deadline and not runner.done():
+                    await asyncio.sleep(0.5)
+                    if await asyncio.to_thread(is_settled, sessions):
+                        break
+                service.request_stop()
+                await runner
 
         asyncio.run(run_until_settled())
         print_results(sessions, echo)
@@ -159,7 +168,7 @@ def print_results(sessions: sessionmaker[Session], echo: Callable[[str], None]) 
     for story in sorted(stories, key=lambda s: -s["outlets_count"]):
         if story["outlets_count"] > 1:
             echo(
-                f"  #{story['id']:<3} {story['outlets_count']} outlets "
+                f"  #{story['id']:<3} {plural(story['outlets_count'], 'outlet')} "
                 f"[{', '.join(story['languages'])}] {story['title']}"
             )
     echo("")

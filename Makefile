@@ -26,8 +26,8 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check monitor workers tests bench alembic
-	$(BIN)/ruff format --check monitor workers tests bench alembic
+	$(BIN)/ruff check monitor workers tests bench
+	$(BIN)/ruff format --check monitor workers tests bench
 	$(BIN)/mypy
 
 bench: install

@@ -1,4 +1,9 @@
-"""Settings: `config/monitor.toml`, overridden by `MONITOR_…` environment variables.
+"""Settings: a TOML file, overridden by `MONITOR_…` environment variables.
+
+The file is found in this order (`find_config_file`): `--config PATH`, `$MONITOR_CONFIG`,
+`./config/monitor.toml`, then the user's `$XDG_CONFIG_HOME/monitor/monitor.toml` (by default
+`~/.config/monitor/monitor.toml`); with none of them the built-in defaults apply. Relative paths
+inside the file are relative to the current directory, wherever the file was found.
 
 Settings are built once at the entry point (`load_settings`) and passed down; nothing here is
 read at import time.
@@ -19,6 +24,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from monitor.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config/monitor.toml")
+CONFIG_ENV = "MONITOR_CONFIG"
+USER_CONFIG_NAME = Path("monitor") / "monitor.toml"
+BUILT_IN_DEFAULTS = "built-in defaults"
 ENV_PREFIX = "MONITOR_"
 ENV_NESTED_DELIMITER = "__"
 
@@ -249,15 +257,40 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
+def user_config_path() -> Path | None:
+    """`$XDG_CONFIG_HOME/monitor/monitor.toml`, else `~/.config/monitor/monitor.toml`."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore a relative value
+        return Path(xdg) / USER_CONFIG_NAME
+    try:
+        return Path.home() / ".config" / USER_CONFIG_NAME
+    except RuntimeError:  # no HOME and no password entry
+        return None
+
+
+def find_config_file(path: Path | None = None) -> Path | None:
+    """The settings file in use: `--config`, `$MONITOR_CONFIG` (both must exist), then the first
+    of `./config/monitor.toml` and the user's config file that exists; None means defaults."""
+    if path is not None:
+        return path
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    candidates = (DEFAULT_CONFIG_PATH, user_config_path())
+    return next((c for c in candidates if c is not None and c.is_file()), None)
+
+
 def load_settings(path: Path | None = None) -> Settings:
-    """Read the settings file (the default one may be absent) and apply the environment."""
-    explicit = path is not None or "MONITOR_CONFIG" in os.environ
-    chosen = path or Path(os.environ.get("MONITOR_CONFIG", DEFAULT_CONFIG_PATH))
-    data = read_toml(chosen) if explicit or chosen.exists() else {}
+    """Read the settings file that `find_config_file` names and apply the environment."""
+    return read_settings(find_config_file(path))
+
+
+def read_settings(path: Path | None) -> Settings:
+    """Settings from this file (None: the built-in defaults), overridden by the environment."""
+    data = read_toml(path) if path is not None else {}
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(chosen, exc)) from None
+        raise ConfigError(describe_validation_error(path or BUILT_IN_DEFAULTS, exc)) from None
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -271,7 +304,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
-def describe_validation_error(path: Path, exc: ValidationError) -> str:
+def describe_validation_error(path: Path | str, exc: ValidationError) -> str:
     """One line naming where the first bad value came from and what is wrong with it."""
     first = exc.errors()[0]
     key = ".".join(str(part) for part in first["loc"])

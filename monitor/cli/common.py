@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import Settings, load_settings
-from monitor.logs import configure_logging
-from monitor.storage.engine import open_engine
-from monitor.storage.migrate import require_current_schema
+from monitor.errors import StorageError
 
+if TYPE_CHECKING:  # sqlalchemy and pydantic load only when a command needs them (`--help` is fast)
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from monitor.config import Settings
+
+log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -61,32 +64,117 @@ def config_option(function: F) -> F:
         expose_value=False,
         is_eager=True,
         callback=remember_config,
-        help="Settings file (default: config/monitor.toml, or $MONITOR_CONFIG).",
+        help="Settings file (default: $MONITOR_CONFIG, else ./config/monitor.toml, else "
+        "~/.config/monitor/monitor.toml, else built-in defaults).",
     )(function)
 
 
 def settings_for(ctx: click.Context) -> Settings:
     """Load the settings once per invocation and configure logging from them."""
+    from monitor.config import find_config_file, read_settings
+    from monitor.logs import configure_logging
+
     meta = ctx.find_root().meta
     if "monitor.settings" not in meta:
-        settings = load_settings(meta.get("monitor.config_path"))
+        path = find_config_file(meta.get("monitor.config_path"))
+        settings = read_settings(path)
         configure_logging(settings.logging)
         meta["monitor.settings"] = settings
+        meta["monitor.config_in_use"] = path
+        log.debug("settings loaded", extra=describe_origin(path, settings))
     settings_value: Settings = meta["monitor.settings"]
     return settings_value
 
 
+def config_in_use(ctx: click.Context) -> Path | None:
+    """The settings file this invocation read (None: built-in defaults); after `settings_for`."""
+    settings_for(ctx)
+    path: Path | None = ctx.find_root().meta["monitor.config_in_use"]
+    return path
+
+
+def describe_origin(path: Path | None, settings: Settings) -> dict[str, str]:
+    """`{"config": file or "built-in defaults", "database": URL without password}` for a log line
+    (e.g. the service's start-up line: `log.info("service started", extra=...)`)."""
+    from monitor.config import BUILT_IN_DEFAULTS
+    from monitor.storage.engine import redact_url, sqlite_path
+
+    database = redact_url(settings.database.url)
+    file = sqlite_path(settings.database.url)
+    return {
+        "config": str(path.absolute()) if path else BUILT_IN_DEFAULTS,
+        "database": f"sqlite:///{file}" if file and "?" not in database else database,
+    }
+
+
 @contextmanager
 def open_database(
-    settings: Settings, require_schema: bool = True
+    settings: Settings, require_schema: bool = True, writable: bool = True
 ) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the configured database, checked before the command touches it.
+
+    A damaged SQLite file is refused before it is opened. An empty database (no tables at all)
+    gets the schema, as `monitor run` does; one at another revision is refused with advice.
+    `writable` refuses a read-only database at once rather than at the first write. A refused
+    command leaves no new empty SQLite file behind.
+    """
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.orm import sessionmaker
+
+    from monitor.storage.engine import (
+        check_sqlite_header,
+        describe_database_error,
+        is_damaged,
+        open_engine,
+        require_writable,
+        sqlite_path,
+    )
+    from monitor.storage.migrate import ensure_schema, upgrade
+
+    path = sqlite_path(settings.database.url)
+    is_new_file = path is not None and not path.exists()
+    if path is not None:
+        check_sqlite_header(path)
     engine = open_engine(settings.database)
     try:
-        if require_schema:
-            require_current_schema(engine)
-        yield sessionmaker(engine, expire_on_commit=False)
+        try:
+            if require_schema and is_new_file:
+                upgrade(engine)
+            elif require_schema:
+                ensure_schema(engine)
+            if writable:
+                require_writable(engine)
+        except DBAPIError as exc:
+            raise StorageError(f"cannot open {describe_database_error(engine, exc)}") from None
+        try:
+            yield sessionmaker(engine, expire_on_commit=False)
+        except DBAPIError as exc:
+            if is_damaged(exc):  # a damaged page met in the middle of a command
+                raise StorageError(describe_database_error(engine, exc)) from None
+            raise
     finally:
         engine.dispose()
+        if is_new_file and path is not None:
+            discard_if_empty(path)
+
+
+def discard_if_empty(path: Path) -> None:
+    """Remove an SQLite file this command created without giving it a single table."""
+    import sqlite3
+
+    if not path.exists():
+        return
+    try:
+        connection = sqlite3.connect(path)  # read-write, so closing removes its -wal and -shm
+        try:
+            tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return
+    if tables == 0:
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def echo_json(value: Any) -> None:

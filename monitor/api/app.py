@@ -54,8 +54,9 @@ def create_app(
     for router in (reads.router, search.router, feeds.reads, feeds.writes, ops.router):
         app.include_router(router)
     mount_docs(app)
-    # Added innermost first: the body cap runs before anything reads the body.
+    # Added innermost first. The body cap comes before anything that reads the body; the
+    # headers go outermost so they reach its 413 too.
     app.add_middleware(PublicRedirects, public_base_url=settings.api.public_base_url)
-    app.add_middleware(ResponseHeaders)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(ResponseHeaders)
     return app

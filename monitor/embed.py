@@ -14,11 +14,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import numpy.typing as npt
 
 from monitor.errors import ConfigError
+from monitor.vectors import Vectors, decode_vector, encode_vector, normalise_rows
 
-Vectors = npt.NDArray[np.float32]
+__all__ = [  # the vector helpers are re-exported for callers that import them from here
+    "Embedder",
+    "Vectors",
+    "decode_vector",
+    "encode_vector",
+    "normalise_rows",
+    "open_embedder",
+]
 MINILM = "all-MiniLM-L6-v2"
 USE_MULTILINGUAL = "use-multilingual-v3"
 COMBINED = "combined"
@@ -36,13 +43,6 @@ class Embedder(Protocol):
     max_chars: int
 
     def embed(self, texts: Sequence[str]) -> Vectors: ...
-
-
-def normalise_rows(vectors: npt.ArrayLike) -> Vectors:
-    array = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    normalised: Vectors = array / np.maximum(norms, 1e-12)
-    return normalised
 
 
 def sha256_of(path: Path) -> str:
@@ -157,12 +157,3 @@ def open_embedder(model: str, batch_size: int = 64, threads: int = 2) -> Embedde
             UniversalSentenceEncoder(batch_size, threads),
         )
     return SentenceTransformerEmbedder(model, batch_size, threads)
-
-
-def encode_vector(vector: npt.NDArray[np.float32]) -> bytes:
-    """Compact storage: little-endian float16 (cosines change by < 1e-3)."""
-    return np.asarray(vector, dtype="<f2").tobytes()
-
-
-def decode_vector(data: bytes) -> Vectors:
-    return np.frombuffer(data, dtype="<f2").astype(np.float32)

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.alerts.outbox import feed_urls, raise_alerts
 from monitor.alerts.planning import MatchForAlerts
 from monitor.config import AlertSettings, StorySettings
-from monitor.embed import Vectors, decode_vector, encode_vector
 from monitor.relevance import Relevance
 from monitor.storage.stories import (
     claim_pending_articles,
@@ -30,6 +29,7 @@ from monitor.storage.stories import (
 from monitor.stories import BruteForceIndex, assign_stories
 from monitor.tagging import Tagger
 from monitor.values import MatchRecord, PendingArticle, ProcessedArticle, ProcessSummary
+from monitor.vectors import Vectors, decode_vector, encode_vector
 
 BATCH_ARTICLES = 256
 Progress = Callable[[int, int], None]  # done, total

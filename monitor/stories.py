@@ -15,8 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
-from monitor.embed import Vectors
 from monitor.relevance import NearestSeed
+from monitor.vectors import Vectors
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from monitor.errors import ErrorClass
 
@@ -104,6 +107,9 @@ class ParsedFeed:
     entries: tuple[ParsedEntry, ...]
     dropped: tuple[DroppedEntry, ...]
     warning: str | None = None
+    # Entries after the first `max_entries_per_feed`, not read at all (the document was cut):
+    # the feed had len(entries) + len(dropped) + entries_cut entries.
+    entries_cut: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,3 +236,176 @@ class ProcessSummary:
     seed_duplicates: int = 0
     relevant: int = 0
     alerts: int = 0
+
+
+# Alerts: what the outbox stores and the dispatcher moves. Storage returns these; alerts/ builds
+# and reads them.
+
+
+class AlertType(enum.StrEnum):
+    """What an alert announces."""
+
+    MATCH_CREATED = "match.created"  # a story first matched a rule
+    STORY_UPDATED = "story.updated"  # the story has since reached more outlets
+    DIGEST = "digest"  # one message carrying a rule's held stories
+    TEST = "test"  # `monitor alerts test CHANNEL`; never stored
+
+
+class AlertStatus(enum.StrEnum):
+    """Where a stored alert stands."""
+
+    QUEUED = "queued"  # its deliveries were created with it
+    HELD = "held"  # waiting for its rule's next digest
+    DIGESTED = "digested"  # carried by a digest
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where one (alert, channel) delivery stands in the outbox."""
+
+    PENDING = "pending"  # due at next_attempt_at (a retry, or never tried)
+    DELIVERED = "delivered"
+    DEAD = "dead"  # out of attempts
+    DISABLED = "disabled"  # its channel is switched off (410 Gone)
+
+
+class AttemptResult(enum.StrEnum):
+    """What one send attempt came to."""
+
+    OK = "ok"
+    FAILED = "failed"  # retried on the schedule until the attempts run out
+    GONE = "gone"  # the endpoint is gone or the channel disabled: not retried
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """What one send attempt returned."""
+
+    result: AttemptResult
+    status_code: int | None = None
+    retry_after_s: float | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result is AttemptResult.OK
+
+    @property
+    def gone(self) -> bool:
+        return self.result is AttemptResult.GONE
+
+
+@dataclass(frozen=True, slots=True)
+class NextStep:
+    """What happens to a delivery after an attempt."""
+
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+    disable_channel: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PriorAlerts:
+    """What earlier batches already alerted, and each story's outlets before this batch."""
+
+    created_outlets: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    updated: frozenset[tuple[str, int]] = frozenset()
+    instant_last_hour: Mapping[str, int] = field(default_factory=dict)
+    story_feeds: Mapping[int, frozenset[int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleInfo:
+    """One article of a story as an alert shows it; `feed` is the feed's URL."""
+
+    id: int
+    title: str
+    url: str | None
+    feed: str
+    language: str | None
+    published_at: str
+    score: float
+    countries: tuple[str, ...]
+    topics: tuple[str, ...]
+    feed_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryInfo:
+    id: int
+    title: str
+    outlets_count: int
+    languages: tuple[str, ...]
+    first_seen_at: str
+    last_seen_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoryAlertView:
+    """One story as an alert shows it, with the triggering article's relevance."""
+
+    story: StoryInfo
+    score: float
+    countries: tuple[str, ...]
+    topics: tuple[str, ...]
+    reasons: Mapping[str, Any]
+    articles: tuple[ArticleInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """A stored alert without its payload."""
+
+    id: int
+    uid: str
+    rule: str
+    type: AlertType
+    story_id: int | None
+    article_id: int | None
+    score: float
+    outlets_count: int
+    status: AlertStatus
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A delivery leased to one dispatcher, with what its sender needs."""
+
+    id: int
+    channel: str
+    webhook_id: str
+    attempts: int
+    alert_uid: str
+    alert_type: AlertType
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """A delivery as `monitor alerts list` shows it."""
+
+    id: int
+    alert_id: int
+    alert_type: AlertType
+    rule: str
+    channel: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    delivered_at: datetime | None
+    message: str
+    lease_owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One logged send attempt of a delivery."""
+
+    id: int
+    delivery_id: int
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    response: str | None

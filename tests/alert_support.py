@@ -1,26 +1,54 @@
-"""Helpers for alert tests: secrets, settings, alerts stored straight into the outbox."""
+"""Helpers for alert tests: secrets, settings, a clock the test moves, alerts stored straight
+into the outbox."""
 
 from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerts.payloads import ArticleInfo, StoryAlertView, StoryInfo, alert_body
+from monitor.clock import utc_now
 from monitor.config import AlertSettings
 from monitor.storage.alerts import insert_alert, new_uid
+from monitor.values import AlertType
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+REASONS: Mapping[str, Any] = {
+    "russia": {"officials": ["lavrov"], "state": ["russia"]},
+    "latam": {"CU": ["cuba", "havana"]},
+    "nearest_seed": {"name": "Russian oil for Cuba", "similarity": 0.812},
+}
+
+
+class FakeClock:
+    """A clock that moves only when the test says so. It starts at the real time, because
+    receivers check webhook timestamps against theirs."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or utc_now()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(os.urandom(24)).decode()
 
 
-def sample_view(title: str = "Russia and Cuba sign an oil supply deal") -> StoryAlertView:
+def sample_view(
+    title: str = "Russia and Cuba sign an oil supply deal",
+    outlets: int = 1,
+    feed_name: str | None = "Prensa Latina",
+    reasons: Mapping[str, Any] = REASONS,
+) -> StoryAlertView:
     article = ArticleInfo(
         1,
         title,
@@ -31,13 +59,14 @@ def sample_view(title: str = "Russia and Cuba sign an oil supply deal") -> Story
         0.97,
         ("CU",),
         ("energy",),
+        feed_name,
     )
     return StoryAlertView(
-        StoryInfo(1, title, 1, ("en",), NOW.isoformat(), NOW.isoformat()),
+        StoryInfo(1, title, outlets, ("en",), NOW.isoformat(), NOW.isoformat()),
         0.97,
         ("CU",),
         ("energy",),
-        {"russia": {"state": ["russia"]}},
+        reasons,
         (article,),
     )
 
@@ -62,19 +91,24 @@ def store_alerts(
     count: int,
     channels: Sequence[str] = ("ops",),
     title: str | None = None,
+    now: datetime | None = None,
+    view: StoryAlertView | None = None,
+    kind: AlertType = AlertType.MATCH_CREATED,
 ) -> list[int]:
+    """`count` alerts with one due delivery per channel (due at `now`, by default the real
+    time)."""
     ids = []
     with sessions.begin() as session:
         for n in range(count):
             uid = new_uid()
             body = alert_body(
-                uid, "match.created", "relevant", NOW, sample_view(title or f"Story {n}")
+                uid, kind, "relevant", NOW, view or sample_view(title or f"Story {n}")
             )
             alert_id = insert_alert(
                 session,
                 uid,
                 "relevant",
-                "match.created",
+                kind,
                 None,
                 None,
                 0.97,
@@ -82,7 +116,7 @@ def store_alerts(
                 False,
                 body,
                 channels,
-                datetime.now(UTC),
+                now or utc_now(),
             )
             assert alert_id is not None
             ids.append(alert_id)

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerts.outbox import build_due_digests
 from monitor.config import AlertSettings, StorySettings
 from monitor.process import Processor
+from monitor.storage.alerts import alert_payload, list_alerts, list_deliveries
 from monitor.storage.articles import insert_articles
 from monitor.storage.feeds import add_feeds, list_feeds
-from monitor.storage.schema import Alert, Delivery
 from monitor.tagging import Tagger
-from monitor.values import FeedSpec
+from monitor.values import (
+    AlertStatus,
+    AlertType,
+    DeliveryRow,
+    DeliveryStatus,
+    FeedSpec,
+    StoredAlert,
+)
 from tests.factories import make_entry
 from tests.test_process import NOW, STORY
 
@@ -44,9 +51,21 @@ def processor(
     return Processor(sessions, tagger, StorySettings(same_story_threshold=0.7), lambda: NOW, alerts)
 
 
-def alert_rows(sessions: sessionmaker[Session]) -> list[Alert]:
+def alert_rows(sessions: sessionmaker[Session]) -> list[StoredAlert]:
     with sessions() as session:
-        return list(session.scalars(select(Alert).order_by(Alert.id)))
+        return sorted(list_alerts(session), key=lambda a: a.id)
+
+
+def payload_of(sessions: sessionmaker[Session], alert: StoredAlert) -> dict[str, object]:
+    with sessions() as session:
+        payload = alert_payload(session, alert.id)
+    assert payload is not None
+    return dict(json.loads(payload))
+
+
+def deliveries(sessions: sessionmaker[Session]) -> list[DeliveryRow]:
+    with sessions() as session:
+        return sorted(list_deliveries(session), key=lambda d: d.id)
 
 
 class TestPerStoryAlerts:
@@ -58,16 +77,16 @@ class TestPerStoryAlerts:
         summary = processor(sessions, tagger).process_pending()
         rows = alert_rows(sessions)
         assert summary.alerts == 2
-        assert [(a.type, a.outlets_count) for a in rows] == [
-            ("match.created", 1),
-            ("story.updated", 4),
+        assert [(a.type, a.outlets_count, a.status) for a in rows] == [
+            (AlertType.MATCH_CREATED, 1, AlertStatus.QUEUED),
+            (AlertType.STORY_UPDATED, 4, AlertStatus.QUEUED),
         ]
-        assert json.loads(rows[1].payload)["message"].startswith("now reported by")
-        with sessions() as session:
-            deliveries = list(session.scalars(select(Delivery)))
-        assert [(d.channel, d.status) for d in deliveries] == [
-            ("ops", "pending"),
-            ("ops", "pending"),
+        assert str(payload_of(sessions, rows[1])["message"]).startswith(
+            "now reported by 20 outlets: "
+        )
+        assert [(d.channel, d.status) for d in deliveries(sessions)] == [
+            ("ops", DeliveryStatus.PENDING),
+            ("ops", DeliveryStatus.PENDING),
         ]
 
     def test_more_articles_later_raise_nothing_new(
@@ -96,14 +115,15 @@ class TestDigests:
         digest = ALERTS.model_copy(update={"rules": (rule,)})
         twenty_outlets(sessions)
         processor(sessions, tagger, digest).process_pending()
-        assert all(a.held for a in alert_rows(sessions))
+        assert {a.status for a in alert_rows(sessions)} == {AlertStatus.HELD}
         with sessions.begin() as session:
             assert build_due_digests(session, digest, NOW + timedelta(hours=1)) == 0
         with sessions.begin() as session:
             assert build_due_digests(session, digest, NOW + timedelta(hours=7)) == 1
         rows = alert_rows(sessions)
-        body = json.loads(rows[-1].payload)
-        assert rows[-1].type == "digest" and len(body["stories"]) == 1
+        body: dict[str, Any] = payload_of(sessions, rows[-1])
+        assert rows[-1].type == AlertType.DIGEST and len(body["stories"]) == 1
+        assert body["message"] == "1 story for rule relevant"
         assert body["stories"][0]["story"]["outlets_count"] == 20
-        with sessions() as session:
-            assert len(list(session.scalars(select(Delivery)))) == 1
+        assert {a.status for a in rows[:-1]} == {AlertStatus.DIGESTED}
+        assert len(deliveries(sessions)) == 1

@@ -1,23 +1,15 @@
+"""Alert planning and retry decisions: the pure core of the outbox."""
+
 from __future__ import annotations
 
-from monitor.alerts.planning import (
-    MATCH_CREATED,
-    STORY_UPDATED,
-    MatchForAlerts,
-    PriorAlerts,
-    plan_alerts,
-    rule_matches,
-)
-from monitor.alerts.retry import (
-    DEAD,
-    DELIVERED,
-    DISABLED,
-    PENDING,
-    AttemptOutcome,
-    decide_next_step,
-)
+from monitor.alerts.planning import MatchForAlerts, PriorAlerts, plan_alerts, rule_matches
+from monitor.alerts.retry import decide_next_step
 from monitor.config import AlertRule
+from monitor.values import AlertType, AttemptOutcome, AttemptResult, DeliveryStatus, NextStep
 from tests.alert_support import NOW
+
+MATCH_CREATED, STORY_UPDATED = AlertType.MATCH_CREATED, AlertType.STORY_UPDATED
+OK, FAILED, GONE = AttemptResult.OK, AttemptResult.FAILED, AttemptResult.GONE
 
 RULE = AlertRule(name="relevant", min_score=0.5, channels=("ops",))
 
@@ -102,22 +94,21 @@ class TestThrottleAndDigest:
 class TestRetrySteps:
     SCHEDULE = (5.0, 300.0, 1800.0)
 
-    def step(self, outcome: AttemptOutcome, attempts: int = 1):  # type: ignore[no-untyped-def]
+    def step(self, outcome: AttemptOutcome, attempts: int = 1) -> NextStep:
         return decide_next_step(outcome, attempts, NOW, 4, self.SCHEDULE, 3600, 0.5)
 
     def test_outcomes(self) -> None:
         """Delivered, retried on schedule, dead after max attempts, disabled on 410."""
-        assert self.step(AttemptOutcome(ok=True)).status == DELIVERED
-        retry = self.step(AttemptOutcome(ok=False, error="HTTP 500"), attempts=2)
-        assert retry.status == PENDING and (retry.next_attempt_at - NOW).total_seconds() == 300
-        assert self.step(AttemptOutcome(ok=False), attempts=4).status == DEAD
-        assert self.step(AttemptOutcome(ok=False, gone=True)).status == DISABLED
+        assert self.step(AttemptOutcome(OK)).status == DeliveryStatus.DELIVERED
+        retry = self.step(AttemptOutcome(FAILED, error="HTTP 500"), attempts=2)
+        assert retry.status == DeliveryStatus.PENDING and retry.next_attempt_at is not None
+        assert (retry.next_attempt_at - NOW).total_seconds() == 300
+        assert self.step(AttemptOutcome(FAILED), attempts=4).status == DeliveryStatus.DEAD
+        assert self.step(AttemptOutcome(GONE)).status == DeliveryStatus.DISABLED
 
     def test_retry_after_honoured_and_capped(self) -> None:
         """Retry-After beats a shorter schedule step and is capped."""
-        assert (
-            self.step(AttemptOutcome(ok=False, retry_after_s=120)).next_attempt_at - NOW
-        ).total_seconds() == 120
-        assert (
-            self.step(AttemptOutcome(ok=False, retry_after_s=99999)).next_attempt_at - NOW
-        ).total_seconds() == 3600
+        honoured = self.step(AttemptOutcome(FAILED, retry_after_s=120)).next_attempt_at
+        capped = self.step(AttemptOutcome(FAILED, retry_after_s=99999)).next_attempt_at
+        assert honoured is not None and (honoured - NOW).total_seconds() == 120
+        assert capped is not None and (capped - NOW).total_seconds() == 3600

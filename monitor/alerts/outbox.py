@@ -1,18 +1,19 @@
-"""Raising alerts inside the processing transaction, and building digests."""
+"""Raising alerts inside the processing transaction, and building digests. The queries are in
+`monitor.storage.alerts`; this module plans and renders."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.alerts.payloads import alert_body, digest_body
-from monitor.alerts.planning import DIGEST, MatchForAlerts, plan_alerts
+from monitor.alerts.planning import MatchForAlerts, plan_alerts
 from monitor.config import AlertSettings
 from monitor.storage.alerts import (
     add_deliveries,
+    feed_urls,
     held_alerts,
     insert_alert,
     last_digest_at,
@@ -21,7 +22,9 @@ from monitor.storage.alerts import (
     prior_alerts,
     story_view,
 )
-from monitor.storage.schema import Feed
+from monitor.values import AlertType
+
+__all__ = ["build_due_digests", "feed_urls", "raise_alerts"]
 
 
 def raise_alerts(
@@ -56,10 +59,6 @@ def raise_alerts(
     return raised
 
 
-def feed_urls(session: Session, feed_ids: Sequence[int]) -> dict[int, str]:
-    return dict(session.execute(select(Feed.id, Feed.url).where(Feed.id.in_(feed_ids))).all())
-
-
 def build_due_digests(session: Session, settings: AlertSettings, now: datetime) -> int:
     """For each rule whose digest period has passed, one digest of its held alerts' stories,
     most relevant first."""
@@ -83,7 +82,7 @@ def build_due_digests(session: Session, settings: AlertSettings, now: datetime) 
             session,
             uid,
             rule.name,
-            DIGEST,
+            AlertType.DIGEST,
             None,
             None,
             max((v.score for v in views), default=0.0),

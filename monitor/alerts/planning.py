@@ -10,18 +10,19 @@ of dropping them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from monitor.config import AlertRule
+from monitor.values import AlertType, PriorAlerts
 
-MATCH_CREATED = "match.created"
-STORY_UPDATED = "story.updated"
-DIGEST = "digest"
+__all__ = ["MatchForAlerts", "PlannedAlert", "PriorAlerts", "plan_alerts", "rule_matches"]
 
 
 @dataclass(frozen=True, slots=True)
 class MatchForAlerts:
+    """One new match as the alert rules see it."""
+
     article_id: int
     story_id: int
     feed_id: int
@@ -32,19 +33,9 @@ class MatchForAlerts:
 
 
 @dataclass(frozen=True, slots=True)
-class PriorAlerts:
-    """What earlier batches already alerted, and each story's outlets before this batch."""
-
-    created_outlets: Mapping[tuple[str, int], int] = field(default_factory=dict)
-    updated: frozenset[tuple[str, int]] = frozenset()
-    instant_last_hour: Mapping[str, int] = field(default_factory=dict)
-    story_feeds: Mapping[int, frozenset[int]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class PlannedAlert:
     rule: str
-    type: str
+    type: AlertType
     story_id: int
     article_id: int
     score: float
@@ -82,10 +73,10 @@ def plan_alerts(
                 continue
             key = (rule.name, match.story_id)
             if key not in created:
-                kind = MATCH_CREATED
+                kind = AlertType.MATCH_CREATED
                 created[key] = outlets
             elif key not in updated and outlets >= created[key] + story_update_outlets:
-                kind = STORY_UPDATED
+                kind = AlertType.STORY_UPDATED
                 updated.add(key)
             else:
                 continue

@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-DELIVERED = "delivered"
-PENDING = "pending"
-DEAD = "dead"
-DISABLED = "disabled"
+from monitor.values import AttemptOutcome, AttemptResult, DeliveryStatus, NextStep
 
-
-@dataclass(frozen=True, slots=True)
-class AttemptOutcome:
-    """What one send attempt returned."""
-
-    ok: bool
-    status_code: int | None = None
-    retry_after_s: float | None = None
-    gone: bool = False
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NextStep:
-    status: str
-    next_attempt_at: datetime | None
-    disable_channel: bool = False
+__all__ = ["AttemptOutcome", "NextStep", "decide_next_step", "retry_delay_s"]
 
 
 def retry_delay_s(attempts: int, schedule_s: Sequence[float], jitter: float) -> float:
@@ -46,13 +26,13 @@ def decide_next_step(
     jitter: float,
 ) -> NextStep:
     """Delivered, retried later (Retry-After honoured, capped), dead, or channel disabled (410)."""
-    if outcome.ok:
-        return NextStep(DELIVERED, None)
-    if outcome.gone:
-        return NextStep(DISABLED, None, disable_channel=True)
+    if outcome.result is AttemptResult.OK:
+        return NextStep(DeliveryStatus.DELIVERED, None)
+    if outcome.result is AttemptResult.GONE:
+        return NextStep(DeliveryStatus.DISABLED, None, disable_channel=True)
     if attempts >= max_attempts:
-        return NextStep(DEAD, None)
+        return NextStep(DeliveryStatus.DEAD, None)
     delay = retry_delay_s(attempts, schedule_s, jitter)
     if outcome.retry_after_s is not None:
         delay = max(delay, min(outcome.retry_after_s, retry_after_cap_s))
-    return NextStep(PENDING, now + timedelta(seconds=delay))
+    return NextStep(DeliveryStatus.PENDING, now + timedelta(seconds=delay))

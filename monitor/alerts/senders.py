@@ -15,44 +15,57 @@ from typing import Protocol
 import httpx
 
 from monitor.alerts.payloads import email_message, slack_body
-from monitor.alerts.retry import AttemptOutcome
 from monitor.alerts.signing import decode_secret, webhook_headers
 from monitor.config import AlertSettings, EmailChannel, SMTPSettings, WebhookChannel
 from monitor.errors import ConfigError, MonitorError
-from monitor.fetch import parse_retry_after
-from monitor.storage.alerts import ClaimedDelivery
+from monitor.headers import parse_retry_after
+from monitor.values import AttemptOutcome, AttemptResult, ClaimedDelivery
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
+    """One attempt's outcome, how long it took and what the receiver answered."""
+
     outcome: AttemptOutcome
     latency_ms: int
     response: str | None = None
 
 
 class Sender(Protocol):
+    """One channel's edge. It may raise; the dispatcher records any exception as a failed
+    attempt."""
+
     async def send(self, delivery: ClaimedDelivery) -> SendResult: ...
 
 
 def outcome_of_status(status: int, headers: Mapping[str, str], now: datetime) -> AttemptOutcome:
+    """A receiver's answer as an attempt outcome; a Retry-After that is not a number or a date
+    is ignored (the schedule applies)."""
     if 200 <= status < 300:
-        return AttemptOutcome(ok=True, status_code=status)
+        return AttemptOutcome(AttemptResult.OK, status_code=status)
     if status == 410:
         return AttemptOutcome(
-            ok=False, status_code=status, gone=True, error="HTTP 410 Gone: endpoint disabled"
+            AttemptResult.GONE, status_code=status, error="HTTP 410 Gone: endpoint disabled"
         )
     if status in REDIRECT_STATUSES:
-        target = headers.get("location", "?")
+        target = header_safe_text(headers.get("location", "?"))
         return AttemptOutcome(
-            ok=False,
+            AttemptResult.FAILED,
             status_code=status,
             error=f"HTTP {status} to {target}: redirects are not followed",
         )
     retry_after = headers.get("retry-after")
     delay = parse_retry_after(retry_after, now) if retry_after and status in (429, 503) else None
-    return AttemptOutcome(ok=False, status_code=status, retry_after_s=delay, error=f"HTTP {status}")
+    return AttemptOutcome(
+        AttemptResult.FAILED, status_code=status, retry_after_s=delay, error=f"HTTP {status}"
+    )
+
+
+def header_safe_text(value: str, limit: int = 300) -> str:
+    """A receiver-supplied header value fit for an error line."""
+    return " ".join(value.split())[:limit]
 
 
 class WebhookSender:
@@ -82,11 +95,14 @@ class WebhookSender:
             async with asyncio.timeout(self.timeout_s):
                 response = await self.client.post(self.channel.url, content=body, headers=headers)
         except TimeoutError:
-            outcome = AttemptOutcome(ok=False, error=f"no answer within {self.timeout_s:g} s")
+            outcome = AttemptOutcome(
+                AttemptResult.FAILED, error=f"no answer within {self.timeout_s:g} s"
+            )
             return SendResult(outcome, elapsed_ms(started))
         except (httpx.HTTPError, MonitorError) as exc:
             return SendResult(
-                AttemptOutcome(ok=False, error=f"{type(exc).__name__}: {exc}"), elapsed_ms(started)
+                AttemptOutcome(AttemptResult.FAILED, error=f"{type(exc).__name__}: {exc}"),
+                elapsed_ms(started),
             )
         outcome = outcome_of_status(response.status_code, response.headers, self.clock())
         return SendResult(outcome, elapsed_ms(started), response.text)
@@ -128,14 +144,15 @@ class EmailSender:
         except smtplib.SMTPResponseException as exc:
             error = f"SMTP {exc.smtp_code}: {smtp_text(exc.smtp_error)[:200]}"
             return SendResult(
-                AttemptOutcome(ok=False, status_code=exc.smtp_code, error=error),
+                AttemptOutcome(AttemptResult.FAILED, status_code=exc.smtp_code, error=error),
                 elapsed_ms(started),
             )
         except (OSError, smtplib.SMTPException) as exc:
             return SendResult(
-                AttemptOutcome(ok=False, error=f"{type(exc).__name__}: {exc}"), elapsed_ms(started)
+                AttemptOutcome(AttemptResult.FAILED, error=f"{type(exc).__name__}: {exc}"),
+                elapsed_ms(started),
             )
-        return SendResult(AttemptOutcome(ok=True, status_code=250), elapsed_ms(started))
+        return SendResult(AttemptOutcome(AttemptResult.OK, status_code=250), elapsed_ms(started))
 
 
 def smtp_text(value: bytes | str) -> str:

@@ -1,4 +1,5 @@
-"""`monitor alerts …`: the delivery outbox."""
+"""`monitor alerts …`: the delivery outbox. The senders (httpx, smtplib) are imported inside the
+commands that send, so `monitor --help` stays fast."""
 
 from __future__ import annotations
 
@@ -6,14 +7,9 @@ import asyncio
 import dataclasses
 import json
 import os
-from datetime import UTC, datetime
 
 import click
 
-from monitor.alerts.dispatch import Dispatcher
-from monitor.alerts.payloads import ArticleInfo, StoryAlertView, StoryInfo, alert_body
-from monitor.alerts.retry import AttemptOutcome
-from monitor.alerts.senders import open_senders
 from monitor.cli.common import (
     config_option,
     echo_json,
@@ -23,18 +19,25 @@ from monitor.cli.common import (
     settings_for,
     short_time,
 )
-from monitor.fetch import open_client
-from monitor.ingest import utc_now
+from monitor.clock import utc_now
 from monitor.storage.alerts import (
-    ClaimedDelivery,
+    count_attempts,
     enable_channel,
-    list_attempts,
     list_deliveries,
     new_uid,
     retry_delivery,
 )
+from monitor.values import (
+    AlertType,
+    ArticleInfo,
+    AttemptOutcome,
+    ClaimedDelivery,
+    DeliveryStatus,
+    StoryAlertView,
+    StoryInfo,
+)
 
-STATUSES = click.Choice(["pending", "delivered", "dead", "disabled"])
+STATUSES = click.Choice([status.value for status in DeliveryStatus])
 
 
 @click.group()
@@ -51,11 +54,7 @@ def list_command(ctx: click.Context, status: str | None, output_format: str) -> 
     """Show the latest deliveries: channel, status, attempts, next attempt, last error."""
     with open_database(settings_for(ctx)) as sessions, sessions.begin() as session:
         rows = list_deliveries(session, status)
-        attempts = (
-            {row.id: len(list_attempts(session, row.id)) for row in rows}
-            if output_format == "json"
-            else {}
-        )
+        attempts = count_attempts(session, [row.id for row in rows])
     if output_format == "json":
         echo_json(
             [{**dataclasses.asdict(row), "attempts_logged": attempts[row.id]} for row in rows]
@@ -72,7 +71,7 @@ def list_command(ctx: click.Context, status: str | None, output_format: str) -> 
                     r.channel,
                     r.status,
                     r.attempts,
-                    short_time(r.next_attempt_at) if r.status == "pending" else "-",
+                    short_time(r.next_attempt_at) if r.status is DeliveryStatus.PENDING else "-",
                     (r.last_error or r.message)[:60],
                 ]
                 for r in rows
@@ -100,6 +99,11 @@ def retry(ctx: click.Context, delivery_id: int) -> None:
 @click.pass_context
 def test(ctx: click.Context, channel: str) -> None:
     """Send a test message to CHANNEL now and print the outcome (nothing is stored)."""
+    from monitor.alerts.dispatch import send_safely
+    from monitor.alerts.payloads import alert_body
+    from monitor.alerts.senders import open_senders
+    from monitor.fetch import open_client
+
     settings = settings_for(ctx)
 
     async def send() -> AttemptOutcome:
@@ -110,18 +114,18 @@ def test(ctx: click.Context, channel: str) -> None:
                     f"no such channel: {channel} (configured: {', '.join(senders) or 'none'})"
                 )
             uid = new_uid()
-            body = alert_body(uid, "test", "test", utc_now(), test_view())
-            delivery = ClaimedDelivery(0, channel, f"msg_test_{uid}", 0, uid, "test", body)
-            return (await senders[channel].send(delivery)).outcome
+            body = alert_body(uid, AlertType.TEST, "test", utc_now(), test_view())
+            delivery = ClaimedDelivery(0, channel, f"msg_test_{uid}", 0, uid, AlertType.TEST, body)
+            return (await send_safely(senders[channel], delivery)).outcome
 
     outcome = asyncio.run(send())
-    click.echo(json.dumps(dataclasses.asdict(outcome)))
+    click.echo(json.dumps({**dataclasses.asdict(outcome), "ok": outcome.ok}))
     if not outcome.ok:
         raise click.ClickException(f"test message to {channel} failed: {outcome.error}")
 
 
 def test_view() -> StoryAlertView:
-    now = datetime.now(UTC).isoformat()
+    now = utc_now().isoformat()
     article = ArticleInfo(0, "monitor test message", None, "monitor", "en", now, 1.0, (), ())
     return StoryAlertView(
         StoryInfo(0, "monitor test message", 1, ("en",), now, now), 1.0, (), (), {}, (article,)
@@ -142,6 +146,10 @@ def test_view() -> StoryAlertView:
 @click.pass_context
 def dispatch(ctx: click.Context, once: bool, interval_s: float) -> None:
     """Run the dispatcher: claim due deliveries, send them, retry on schedule."""
+    from monitor.alerts.dispatch import Dispatcher
+    from monitor.alerts.senders import open_senders
+    from monitor.fetch import open_client
+
     settings = settings_for(ctx)
 
     async def run() -> None:

@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from monitor.alerts.payloads import ArticleInfo, StoryAlertView, StoryInfo
-from monitor.alerts.planning import MATCH_CREATED, STORY_UPDATED, PriorAlerts
-from monitor.alerts.retry import DELIVERED, PENDING, AttemptOutcome, NextStep
+from monitor.limits import MAX_ERROR_CHARS
 from monitor.storage.articles import dialect_insert
 from monitor.storage.claims import claim_ids
 from monitor.storage.schema import (
@@ -27,35 +24,24 @@ from monitor.storage.schema import (
     Match,
     Story,
 )
+from monitor.values import (
+    AlertStatus,
+    AlertType,
+    ArticleInfo,
+    AttemptOutcome,
+    AttemptRecord,
+    ClaimedDelivery,
+    DeliveryRow,
+    DeliveryStatus,
+    NextStep,
+    PriorAlerts,
+    StoredAlert,
+    StoryAlertView,
+    StoryInfo,
+)
 
 ARTICLES_PER_STORY = 20
 RESPONSE_KEEP_CHARS = 500
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedDelivery:
-    id: int
-    channel: str
-    webhook_id: str
-    attempts: int
-    alert_uid: str
-    alert_type: str
-    payload: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryRow:
-    id: int
-    alert_id: int
-    alert_type: str
-    rule: str
-    channel: str
-    status: str
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    delivered_at: datetime | None
-    message: str
 
 
 def prior_alerts(
@@ -65,7 +51,7 @@ def prior_alerts(
         (rule, story or 0): outlets
         for rule, story, outlets in session.execute(
             select(Alert.rule, Alert.story_id, Alert.outlets_count).where(
-                Alert.type == MATCH_CREATED, Alert.story_id.in_(story_ids)
+                Alert.type == AlertType.MATCH_CREATED, Alert.story_id.in_(story_ids)
             )
         )
     }
@@ -73,7 +59,7 @@ def prior_alerts(
         (rule, story or 0)
         for rule, story in session.execute(
             select(Alert.rule, Alert.story_id).where(
-                Alert.type == STORY_UPDATED, Alert.story_id.in_(story_ids)
+                Alert.type == AlertType.STORY_UPDATED, Alert.story_id.in_(story_ids)
             )
         )
     )
@@ -82,7 +68,7 @@ def prior_alerts(
             select(Alert.rule, func.count())
             .where(
                 Alert.held.is_(False),
-                Alert.type != "digest",
+                Alert.type != AlertType.DIGEST,
                 Alert.created_at >= now - timedelta(hours=1),
             )
             .group_by(Alert.rule)
@@ -102,7 +88,7 @@ def story_view(session: Session, story_id: int, article_id: int | None) -> Story
     """A story with its first articles and the triggering article's relevance."""
     story = session.get_one(Story, story_id)
     rows = session.execute(
-        select(Article, Match, Feed.url)
+        select(Article, Match, Feed.url, Feed.name)
         .join(Match, Match.article_id == Article.id)
         .join(Feed, Feed.id == Article.feed_id)
         .where(Article.story_id == story_id)
@@ -120,13 +106,14 @@ def story_view(session: Session, story_id: int, article_id: int | None) -> Story
             m.score,
             tuple(json.loads(m.countries)),
             tuple(json.loads(m.topics)),
+            feed_name,
         )
-        for a, m, feed_url in rows
+        for a, m, feed_url, feed_name in rows
     )
     trigger = (
         session.scalar(select(Match).where(Match.article_id == article_id)) if article_id else None
     )
-    best = trigger or max((m for _a, m, _f in rows), key=lambda m: m.score, default=None)
+    best = trigger or max((m for _a, m, _u, _n in rows), key=lambda m: m.score, default=None)
     return StoryAlertView(
         story=StoryInfo(
             story.id,
@@ -194,7 +181,7 @@ def add_deliveries(session: Session, alert_id: int, channels: Sequence[str], now
                 alert_id=alert_id,
                 channel=channel,
                 webhook_id=f"msg_{new_uid()}",
-                status=PENDING,
+                status=DeliveryStatus.PENDING,
                 attempts=0,
                 next_attempt_at=now,
                 created_at=now,
@@ -211,7 +198,7 @@ def claim_deliveries(
     ids = claim_ids(
         session,
         Delivery,
-        [Delivery.status == PENDING, Delivery.next_attempt_at <= now],
+        [Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now],
         [Delivery.next_attempt_at, Delivery.id],
         limit,
         Delivery.lease_owner,
@@ -236,7 +223,10 @@ def claim_deliveries(
         .where(Delivery.id.in_(ids))
         .order_by(Delivery.id)
     )
-    return [ClaimedDelivery(*row) for row in rows]
+    return [
+        ClaimedDelivery(id_, channel, webhook_id, attempts, uid, AlertType(kind), payload)
+        for id_, channel, webhook_id, attempts, uid, kind, payload in rows
+    ]
 
 
 def record_attempt(
@@ -250,13 +240,14 @@ def record_attempt(
     now: datetime,
 ) -> bool:
     """Log the attempt and settle the delivery, if `owner` still holds its lease."""
+    error = outcome.error[:MAX_ERROR_CHARS] if outcome.error else None
     session.add(
         DeliveryAttempt(
             delivery_id=delivery.id,
             attempted_at=now,
             status_code=outcome.status_code,
             latency_ms=latency_ms,
-            error=outcome.error,
+            error=error,
             response=(response or "")[:RESPONSE_KEEP_CHARS] or None,
         )
     )
@@ -269,8 +260,8 @@ def record_attempt(
             next_attempt_at=step.next_attempt_at or now,
             lease_owner=None,
             lease_expires_at=None,
-            last_error=outcome.error,
-            delivered_at=now if step.status == DELIVERED else None,
+            last_error=error,
+            delivered_at=now if step.status is DeliveryStatus.DELIVERED else None,
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -319,55 +310,109 @@ def list_deliveries(
         DeliveryRow(
             d.id,
             d.alert_id,
-            kind,
+            AlertType(kind),
             rule,
             d.channel,
-            d.status,
+            DeliveryStatus(d.status),
             d.attempts,
             d.next_attempt_at,
             d.last_error,
             d.delivered_at,
             json.loads(payload).get("message", ""),
+            d.lease_owner,
         )
         for d, kind, rule, payload in session.execute(query)
     ]
 
 
-def list_attempts(session: Session, delivery_id: int) -> list[DeliveryAttempt]:
-    return list(
-        session.scalars(
+def list_attempts(session: Session, delivery_id: int) -> list[AttemptRecord]:
+    return [
+        AttemptRecord(
+            a.id, a.delivery_id, a.attempted_at, a.status_code, a.latency_ms, a.error, a.response
+        )
+        for a in session.scalars(
             select(DeliveryAttempt)
             .where(DeliveryAttempt.delivery_id == delivery_id)
             .order_by(DeliveryAttempt.id)
         )
+    ]
+
+
+def count_attempts(session: Session, delivery_ids: Sequence[int]) -> dict[int, int]:
+    """How many attempts each delivery has logged (0 when none)."""
+    counts = dict(
+        session.execute(
+            select(DeliveryAttempt.delivery_id, func.count())
+            .where(DeliveryAttempt.delivery_id.in_(delivery_ids))
+            .group_by(DeliveryAttempt.delivery_id)
+        ).all()
     )
+    return {delivery_id: counts.get(delivery_id, 0) for delivery_id in delivery_ids}
 
 
 def retry_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
     """Make a dead, disabled or pending delivery due now, with a fresh attempt budget."""
     result = session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status != DELIVERED)
+        .where(Delivery.id == delivery_id, Delivery.status != DeliveryStatus.DELIVERED)
         .values(
-            status=PENDING, attempts=0, next_attempt_at=now, lease_owner=None, lease_expires_at=None
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def held_alerts(session: Session, rule: str) -> list[Alert]:
-    return list(
-        session.scalars(
+def stored_alert(alert: Alert) -> StoredAlert:
+    if alert.digest_id is not None:
+        status = AlertStatus.DIGESTED
+    else:
+        status = AlertStatus.HELD if alert.held else AlertStatus.QUEUED
+    return StoredAlert(
+        alert.id,
+        alert.uid,
+        alert.rule,
+        AlertType(alert.type),
+        alert.story_id,
+        alert.article_id,
+        alert.score,
+        alert.outlets_count,
+        status,
+        alert.created_at,
+    )
+
+
+def held_alerts(session: Session, rule: str) -> list[StoredAlert]:
+    """The rule's alerts waiting for its next digest, oldest first."""
+    return [
+        stored_alert(alert)
+        for alert in session.scalars(
             select(Alert)
             .where(Alert.rule == rule, Alert.held.is_(True), Alert.digest_id.is_(None))
             .order_by(Alert.id)
         )
-    )
+    ]
+
+
+def list_alerts(session: Session, limit: int = 200) -> list[StoredAlert]:
+    """The latest stored alerts, newest first."""
+    return [
+        stored_alert(alert)
+        for alert in session.scalars(select(Alert).order_by(Alert.id.desc()).limit(limit))
+    ]
+
+
+def alert_payload(session: Session, alert_id: int) -> str | None:
+    """The body an alert's deliveries send, or None for an unknown alert."""
+    return session.scalar(select(Alert.payload).where(Alert.id == alert_id))
 
 
 def last_digest_at(session: Session, rule: str) -> datetime | None:
     return session.scalar(
-        select(func.max(Alert.created_at)).where(Alert.rule == rule, Alert.type == "digest")
+        select(func.max(Alert.created_at)).where(Alert.rule == rule, Alert.type == AlertType.DIGEST)
     )
 
 
@@ -379,3 +424,15 @@ def count_deliveries_by_status(session: Session) -> Mapping[str, int]:
     return dict(
         session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
     )
+
+
+def count_pending_deliveries(session: Session) -> int:
+    """Deliveries not yet settled (due now or waiting for a retry)."""
+    return (
+        session.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.PENDING)) or 0
+    )
+
+
+def feed_urls(session: Session, feed_ids: Sequence[int]) -> dict[int, str]:
+    """Each feed's URL by id, for the alert rules' `feeds` filter."""
+    return dict(session.execute(select(Feed.id, Feed.url).where(Feed.id.in_(feed_ids))).all())

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.api.context import ApiContext
-from monitor.api.filters import MatchQuery
+from monitor.api.filters import MatchQuery, SearchScope
 from monitor.config import Settings
 from monitor.filters import FilterError, FilterRequest, MatchFilter, parse_match_filter
 from monitor.gazetteer import Gazetteer, load_gazetteer
@@ -163,6 +163,10 @@ def api(stored: sessionmaker[Session]) -> Iterator[TestClient]:
         with stored() as session:
             return [m["title"] for m in list_matches_page(session, f, 100)]
 
+    @app.get("/scope")
+    def scope(f: SearchScope, q: str) -> dict[str, Any]:
+        return {"text": f.text, "relevant": f.relevant, "country": f.country, "q": q}
+
     with TestClient(app) as client:
         yield client
 
@@ -220,3 +224,8 @@ class TestApiFilters:
         assert titles(api, q="%", all="true") == {CORPUS[2][0]}
         assert titles(api, q="_", all="true") == {CORPUS[5][0]}
         assert titles(api, q="100%", all="true") == {CORPUS[2][0]}
+
+    def test_search_scope_takes_q_as_the_question(self, api: TestClient) -> None:
+        """/search's filter is the same but leaves `q` (the question) out of the text filter."""
+        scope = api.get("/scope", params={"q": "oil deals", "country": "Cuba"}).json()
+        assert scope == {"text": None, "relevant": True, "country": "CU", "q": "oil deals"}

@@ -7,7 +7,6 @@ They mean what the CLI's options mean (see `monitor.filters`): relevant matches 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated
@@ -20,8 +19,6 @@ from monitor.filters import clean_text as refuse_control_characters
 from monitor.gazetteer import Gazetteer, load_gazetteer
 
 MAX_ID = 2**63 - 1  # database ids are signed 64-bit
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 MOMENT = "a duration back from now (90m, 24h, 7d) or an ISO date/time (naive means UTC)"
 
 Since = Annotated[str | None, Query(max_length=64, description=f"first seen from: {MOMENT}")]
@@ -85,12 +82,20 @@ def match_filter(
     story: StoryId = None,
     q: Text = None,
 ) -> MatchFilter:
-    return resolve(
-        context,
-        FilterRequest(
-            since, until, min_score, relevant, include_all, country, topic, lang, feed, story, q
-        ),
+    request = FilterRequest(
+        since=since,
+        until=until,
+        min_score=min_score,
+        relevant=relevant,
+        include_all=include_all,
+        country=country,
+        topic=topic,
+        language=lang,
+        feed=feed,
+        story=story,
+        text=q,
     )
+    return resolve(context, request)
 
 
 def search_filter(
@@ -107,11 +112,8 @@ def search_filter(
     story: StoryId = None,
 ) -> MatchFilter:
     """The same filter for `/search`, whose `q` is the question rather than a text filter."""
-    return resolve(
-        context,
-        FilterRequest(
-            since, until, min_score, relevant, include_all, country, topic, lang, feed, story
-        ),
+    return match_filter(
+        context, since, until, min_score, relevant, include_all, country, topic, lang, feed, story
     )
 
 
@@ -125,16 +127,3 @@ def clean_text(value: str | None, name: str) -> str | None:
         return refuse_control_characters(value, name)
     except FilterError as error:
         raise unprocessable(error.parameter, error.message) from None
-
-
-def utc_time(value: datetime | None, name: str) -> datetime | None:
-    """Query times in UTC (naive means UTC), within years 1900–9999, else 422."""
-    if value is None:
-        return None
-    try:
-        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError:
-        moment = EARLIEST - timedelta(days=1)
-    if not EARLIEST <= moment <= LATEST:
-        raise unprocessable(name, "date out of range (1900–9999)")
-    return moment

@@ -9,6 +9,8 @@ import unicodedata
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from monitor.limits import clean_text
+
 TRACKING_PARAMS = frozenset(
     {
         "fbclid",
@@ -48,12 +50,12 @@ def canonical_url(link: str | None, base_url: str | None = None) -> str | None:
     """The article's canonical http(s) URL, or None when it has no usable link.
 
     Lower-case scheme and host, no default port, no fragment, no tracking parameters;
-    a relative link is resolved against `base_url`. Raises UnsafeLinkError for `javascript:`
-    and similar links.
+    a relative link is resolved against `base_url`; control characters are removed. Raises
+    UnsafeLinkError for `javascript:` and similar links.
     """
     if not link or not link.strip():
         return None
-    text = "".join(ch for ch in link.strip() if ch >= " ")
+    text = clean_text("".join(ch for ch in link.strip() if ch >= " "))
     scheme = urlsplit(text).scheme.lower()
     if scheme in UNSAFE_SCHEMES:
         raise UnsafeLinkError(f"link scheme {scheme!r} is not http/https")

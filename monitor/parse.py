@@ -1,29 +1,37 @@
-"""feedparser → ParsedFeed. feedparser always gets bytes and the response headers.
+"""feedparser → ParsedFeed: bytes and response headers in, values out.
 
-`parse_document` is a pure function of its arguments; `ParserPool` runs it in worker processes
-so that a pathological document can be cut off at its time budget without blocking the loop.
+`parse_document` is a pure function of its arguments (language detection comes in as a
+`LanguageDetector`). Every text it returns is bounded by `monitor.limits`. The worker processes
+that run it within a time budget live in `monitor.parsers`, the language model in
+`monitor.langid`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import calendar
-import concurrent.futures
 import hashlib
-import multiprocessing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import feedparser
-import pebble
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from monitor.charset import repair_charset
-from monitor.config import ParseSettings
+from monitor.entrycap import cap_entries
 from monitor.errors import ParseError
+from monitor.limits import (
+    MAX_AUTHORS_CHARS,
+    MAX_FEED_NAME_CHARS,
+    MAX_HEADER_NUMBER_DIGITS,
+    MAX_SUMMARY_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_URL_CHARS,
+    bound_guid,
+    clean_text,
+    describe_overflow,
+    truncate_text,
+)
 from monitor.normalize import (
     UnsafeLinkError,
     canonical_url,
@@ -33,8 +41,20 @@ from monitor.normalize import (
 )
 from monitor.values import DroppedEntry, ParsedEntry, ParsedFeed
 
-DETECTION_MIN_PROBABILITY = 0.6
+if TYPE_CHECKING:
+    # Until ingest imports them from monitor.parsers (see __getattr__ below).
+    from monitor.parsers import ParserPool as ParserPool
+    from monitor.parsers import explain_parse_failure as explain_parse_failure
+
 HINT_CHARS = 80
+WARNING_CHARS = 300
+AUTHOR_SEPARATOR = ", "
+
+
+class LanguageDetector(Protocol):
+    """Names the language of a text (an ISO 639-1 code), or None when unsure."""
+
+    def __call__(self, text: str) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +65,24 @@ class ParseOptions:
     max_entries: int
     future_tolerance_s: int
     feed_language: str | None = None
-    detect_languages: tuple[str, ...] = ()
 
 
 def parse_document(
-    body: bytes, headers: Mapping[str, str], base_url: str | None, options: ParseOptions
+    body: bytes,
+    headers: Mapping[str, str],
+    base_url: str | None,
+    options: ParseOptions,
+    detect_language: LanguageDetector | None = None,
 ) -> ParsedFeed:
-    """Parse one feed document; raise ParseError when it holds no feed at all."""
+    """Parse one feed document; raise ParseError when it holds no feed at all.
+
+    Only the first `options.max_entries` entries are read: the document is cut before the
+    next one, so a huge feed costs no more than a feed at the cap.
+    """
     body, response_headers = repair_charset(body, {k.lower(): v for k, v in headers.items()})
     if base_url and "content-location" not in response_headers:
         response_headers["content-location"] = base_url
+    body, entries_cut = cap_entries(body, options.max_entries)
     parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=True)
     if not parsed.entries and not parsed.get("version"):
         raise ParseError(describe_non_feed(body, parsed))
@@ -62,26 +90,24 @@ def parse_document(
     feed_language = primary_language(options.feed_language) or primary_language(
         feed_info.get("language") or response_headers.get("content-language")
     )
+    raw_entries = parsed.entries[: options.max_entries]
+    entries_cut += len(parsed.entries) - len(raw_entries)
     kept: list[ParsedEntry] = []
     dropped: list[DroppedEntry] = []
-    for index, raw in enumerate(parsed.entries):
-        if index >= options.max_entries:
-            dropped.append(
-                DroppedEntry(index, f"over the cap of {options.max_entries} entries", "")
-            )
-            continue
+    for index, raw in enumerate(raw_entries):
         try:
-            kept.append(normalise_entry(raw, base_url, feed_language, options))
+            kept.append(normalise_entry(raw, base_url, feed_language, options, detect_language))
         except DroppedEntryError as exc:
             dropped.append(DroppedEntry(index, str(exc), entry_hint(raw)))
     return ParsedFeed(
-        title=plain_text(feed_info.get("title")) or None,
+        title=truncate_text(plain_text(feed_info.get("title")), MAX_FEED_NAME_CHARS) or None,
         language=feed_language,
         version=parsed.get("version") or None,
         ttl_minutes=parse_ttl(feed_info.get("ttl")),
         entries=tuple(kept),
         dropped=tuple(dropped),
         warning=bozo_warning(parsed),
+        entries_cut=entries_cut,
     )
 
 
@@ -90,28 +116,44 @@ class DroppedEntryError(Exception):
 
 
 def normalise_entry(
-    raw: Mapping[str, Any], base_url: str | None, feed_language: str | None, options: ParseOptions
+    raw: Mapping[str, Any],
+    base_url: str | None,
+    feed_language: str | None,
+    options: ParseOptions,
+    detect_language: LanguageDetector | None = None,
 ) -> ParsedEntry:
-    title = plain_text(raw.get("title"))
-    summary = plain_text(entry_summary(raw))
-    try:
-        url = canonical_url(raw.get("link"), base_url)
-    except UnsafeLinkError as exc:
-        raise DroppedEntryError(str(exc)) from None
+    title = truncate_text(plain_text(raw.get("title")), MAX_TITLE_CHARS)
+    summary = truncate_text(plain_text(entry_summary(raw)), MAX_SUMMARY_CHARS)
+    url = entry_url(raw, base_url)
     if not (title or summary or url):
         raise DroppedEntryError("empty entry: no title, summary or link")
     date_text = raw.get("published") or raw.get("updated") or ""
-    guid = (raw.get("id") or "").strip() or url or fallback_guid(title, summary, date_text)
+    guid = bound_guid(raw.get("id") or "") or url or fallback_guid(title, summary, date_text)
+    language = entry_language(raw, feed_language) or (
+        detect_language(f"{title} {summary}") if detect_language else None
+    )
     return ParsedEntry(
-        guid=guid[:2048],
+        guid=guid,
         url=url,
         title=title,
         summary=summary,
-        language=entry_language(raw, title, summary, feed_language, options.detect_languages),
+        language=language,
         published_at=entry_published(raw, options.now, options.future_tolerance_s),
         authors=entry_authors(raw),
         content_hash=content_fingerprint(title, summary),
     )
+
+
+def entry_url(raw: Mapping[str, Any], base_url: str | None) -> str | None:
+    """The canonical link; an unsafe or over-long one drops the entry, because a cut link
+    would point somewhere else."""
+    try:
+        url = canonical_url(raw.get("link"), base_url)
+    except UnsafeLinkError as exc:
+        raise DroppedEntryError(str(exc)) from None
+    if url is not None and len(url) > MAX_URL_CHARS:
+        raise DroppedEntryError(describe_overflow("the link", len(url), MAX_URL_CHARS))
+    return url
 
 
 def entry_summary(raw: Mapping[str, Any]) -> str:
@@ -141,51 +183,42 @@ def entry_published(raw: Mapping[str, Any], now: datetime, future_tolerance_s: i
     return now if when > now + timedelta(seconds=future_tolerance_s) else when
 
 
-def entry_language(
-    raw: Mapping[str, Any],
-    title: str,
-    summary: str,
-    feed_language: str | None,
-    detect_languages: Sequence[str],
-) -> str | None:
+def entry_language(raw: Mapping[str, Any], feed_language: str | None) -> str | None:
+    """The entry's declared language, else the feed's (detection is the caller's fallback)."""
     for detail in ("title_detail", "summary_detail"):
         language = primary_language((raw.get(detail) or {}).get("language"))
         if language:
             return language
-    return feed_language or detect_language(f"{title} {summary}", tuple(detect_languages))
-
-
-def detect_language(text: str, candidates: tuple[str, ...]) -> str | None:
-    if not text.strip():
-        return None
-    language, probability = language_identifier(candidates).classify(text)
-    return str(language) if probability >= DETECTION_MIN_PROBABILITY else None
-
-
-@cache
-def language_identifier(candidates: tuple[str, ...]) -> LanguageIdentifier:
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    if candidates:
-        identifier.set_languages(list(candidates))
-    return identifier
+    return feed_language
 
 
 def entry_authors(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """Distinct author names, as many whole names as fit the stored authors field."""
     names = [plain_text(author.get("name")) for author in raw.get("authors") or ()]
     if not any(names) and raw.get("author"):
         names = [plain_text(raw.get("author"))]
-    return tuple(dict.fromkeys(name for name in names if name))
+    kept: list[str] = []
+    length = 0
+    for name in dict.fromkeys(name for name in names if name):
+        length += len(name) + (len(AUTHOR_SEPARATOR) if kept else 0)
+        if length > MAX_AUTHORS_CHARS:
+            return tuple(kept) or (truncate_text(name, MAX_AUTHORS_CHARS),)
+        kept.append(name)
+    return tuple(kept)
 
 
 def entry_hint(raw: Mapping[str, Any]) -> str:
-    text = plain_text(raw.get("title")) or str(raw.get("id") or raw.get("link") or "")
+    text = plain_text(raw.get("title")) or clean_text(str(raw.get("id") or raw.get("link") or ""))
     return text[:HINT_CHARS]
 
 
 def parse_ttl(value: Any) -> int | None:
+    text = str(value).strip()
+    if len(text) > MAX_HEADER_NUMBER_DIGITS:
+        return None
     try:
-        minutes = int(str(value).strip())
-    except (TypeError, ValueError):
+        minutes = int(text)
+    except ValueError:
         return None
     return minutes if minutes > 0 else None
 
@@ -194,7 +227,9 @@ def bozo_warning(parsed: Mapping[str, Any]) -> str | None:
     if not parsed.get("bozo"):
         return None
     exc = parsed.get("bozo_exception")
-    return f"{type(exc).__name__}: {exc}"[:300] if exc else "malformed document"
+    if not exc:
+        return "malformed document"
+    return clean_text(f"{type(exc).__name__}: {exc}")[:WARNING_CHARS]
 
 
 def describe_non_feed(body: bytes, parsed: Mapping[str, Any]) -> str:
@@ -206,70 +241,10 @@ def describe_non_feed(body: bytes, parsed: Mapping[str, Any]) -> str:
     return f"not a feed ({bozo_warning(parsed) or 'no feed elements found'})"
 
 
-def warm_up_worker(detect_languages: tuple[str, ...]) -> None:
-    """Load the language model before the first task, so no task's budget pays for it."""
-    language_identifier(detect_languages)
+def __getattr__(name: str) -> Any:
+    """`from monitor.parse import ParserPool` still works; the pool lives in monitor.parsers."""
+    if name in ("ParserPool", "explain_parse_failure"):
+        from monitor import parsers
 
-
-class ParserPool:
-    """Worker processes that parse documents within a time budget each.
-
-    A document that runs past the budget has its worker killed (pebble replaces it) and the
-    feed gets a ParseError; other feeds are not held up.
-    """
-
-    def __init__(self, settings: ParseSettings) -> None:
-        self.settings = settings
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["monitor.parse"])
-        self.pool = pebble.ProcessPool(
-            max_workers=settings.workers,
-            context=context,
-            initializer=warm_up_worker,
-            initargs=(tuple(settings.detect_languages),),
-        )
-
-    def options(self, now: datetime, feed_language: str | None) -> ParseOptions:
-        return ParseOptions(
-            now=now,
-            max_entries=self.settings.max_entries_per_feed,
-            future_tolerance_s=self.settings.future_tolerance_s,
-            feed_language=feed_language,
-            detect_languages=tuple(self.settings.detect_languages),
-        )
-
-    def submit(
-        self, body: bytes, headers: Mapping[str, str], base_url: str | None, options: ParseOptions
-    ) -> concurrent.futures.Future[ParsedFeed]:
-        future: concurrent.futures.Future[ParsedFeed] = self.pool.schedule(
-            parse_document,
-            args=(body, dict(headers), base_url, options),
-            timeout=self.settings.time_budget_s,
-        )
-        return future
-
-    async def parse(
-        self, body: bytes, headers: Mapping[str, str], base_url: str | None, options: ParseOptions
-    ) -> ParsedFeed:
-        return await asyncio.wrap_future(self.submit(body, headers, base_url, options))
-
-    def close(self) -> None:
-        self.pool.close()  # type: ignore[no-untyped-call]
-        self.pool.join()
-
-    def __enter__(self) -> ParserPool:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-
-def explain_parse_failure(exc: BaseException, budget_s: float) -> ParseError:
-    """Turn what a worker raised into the ParseError recorded against the feed."""
-    if isinstance(exc, ParseError):
-        return exc
-    if isinstance(exc, concurrent.futures.TimeoutError | TimeoutError):
-        return ParseError(f"parsing took longer than the budget of {budget_s:g} s")
-    if isinstance(exc, pebble.ProcessExpired):
-        return ParseError(f"the parser process died (exit code {exc.exitcode})")
-    return ParseError(f"parser failed: {type(exc).__name__}: {exc}")
+        return getattr(parsers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

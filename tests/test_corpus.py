@@ -12,7 +12,7 @@ import pytest
 
 from monitor.config import ParseSettings
 from monitor.errors import ParseError
-from monitor.parse import ParserPool, explain_parse_failure
+from monitor.parsers import ParserPool, explain_parse_failure
 from tests.conftest import REPORTED_TOTALS
 
 BUDGET_S = 10.0
@@ -21,7 +21,8 @@ BUDGET_S = 10.0
 @pytest.mark.slow
 @pytest.mark.corpus
 def test_corpus_parses_without_loss(shared_dir: Path) -> None:
-    """Every corpus file parses within budget; kept + stated drops >= feedparser's count."""
+    """Every corpus file parses within budget; kept + stated drops + entries cut at the cap
+    >= feedparser's count."""
     corpus = shared_dir / "corpus" / "feeds"
     with (corpus / "MANIFEST.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -49,10 +50,11 @@ def test_corpus_parses_without_loss(shared_dir: Path) -> None:
                 if floor:
                     losses.append(f"{row['path']}: {failure} (feedparser found {floor})")
                 continue
-            kept, dropped = len(parsed.entries), len(parsed.dropped)
+            kept, dropped = len(parsed.entries), len(parsed.dropped) + parsed.entries_cut
             totals["files_parsed"] += 1
             totals["entries_kept"] += kept
-            totals["entries_dropped_with_reason"] += dropped
+            totals["entries_dropped_with_reason"] += len(parsed.dropped)
+            totals["entries_cut_at_cap"] += parsed.entries_cut
             if kept + dropped < floor:
                 losses.append(
                     f"{row['path']}: kept {kept} + dropped {dropped} < feedparser {floor}"
@@ -62,6 +64,8 @@ def test_corpus_parses_without_loss(shared_dir: Path) -> None:
     assert over_budget == [], over_budget[:10]
     assert losses == [], losses[:10]
     assert (
-        totals["entries_kept"] + totals["entries_dropped_with_reason"]
+        totals["entries_kept"]
+        + totals["entries_dropped_with_reason"]
+        + totals["entries_cut_at_cap"]
         >= totals["feedparser_entries"]
     )

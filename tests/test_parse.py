@@ -9,15 +9,28 @@ import pytest
 
 from monitor.config import ParseSettings
 from monitor.errors import ParseError
+from monitor.langid import Py3LangidDetector
+from monitor.limits import (
+    GUID_DIGEST_PREFIX,
+    MAX_AUTHORS_CHARS,
+    MAX_FEED_NAME_CHARS,
+    MAX_GUID_CHARS,
+    MAX_SUMMARY_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_URL_CHARS,
+)
 from monitor.loopback import item, rss
-from monitor.parse import ParseOptions, ParserPool, explain_parse_failure, parse_document
+from monitor.parse import ParseOptions, parse_document
+from monitor.parsers import ParserPool, explain_parse_failure
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-OPTIONS = ParseOptions(
-    now=NOW, max_entries=500, future_tolerance_s=86_400, detect_languages=("en", "es", "pt", "ru")
-)
+OPTIONS = ParseOptions(now=NOW, max_entries=500, future_tolerance_s=86_400)
+DETECTOR = Py3LangidDetector(("en", "es", "pt", "ru"))
 RUSSIAN_TITLE = "Путин встретился с Мадуро в Каракасе"
+# In UTF-16 the Russian alone happens to be valid UTF-8; "ã" is not, which once sent the
+# document down the single-byte repair.
+MIXED_TITLE = "Ação de Lula em São Paulo e Москва"
 
 
 def parse(
@@ -26,7 +39,7 @@ def parse(
     base_url: str | None = None,
     options: ParseOptions = OPTIONS,
 ):  # type: ignore[no-untyped-def]
-    return parse_document(body, headers or {}, base_url, options)
+    return parse_document(body, headers or {}, base_url, options, DETECTOR)
 
 
 def as_json(value: object) -> object:
@@ -85,11 +98,11 @@ class TestEntries:
         assert parsed.dropped[0].reason == "link scheme 'javascript' is not http/https"
 
     def test_entry_cap(self) -> None:
-        """Entries past the cap are dropped with the cap as the reason."""
+        """The first entries up to the cap are kept; the feed says how many were cut."""
         body = rss([item(f"Story {n}", f"https://e.org/{n}", str(n)) for n in range(5)])
         parsed = parse(body, options=dataclasses.replace(OPTIONS, max_entries=3))
-        assert len(parsed.entries) == 3
-        assert [d.reason for d in parsed.dropped] == ["over the cap of 3 entries"] * 2
+        assert [e.guid for e in parsed.entries] == ["0", "1", "2"]
+        assert (parsed.dropped, parsed.entries_cut) == ((), 2)
 
     def test_language_entry_then_feed_then_detected(self) -> None:
         """Entry language wins, then the feed's, then detection."""
@@ -109,6 +122,115 @@ class TestEntries:
             ]
         )
         assert parse(detected).entries[0].language == "es"
+
+
+class TestEntryCap:
+    """A feed with more entries than the cap is cut before feedparser reads the rest."""
+
+    def test_huge_feed_keeps_the_first_entries(self) -> None:
+        """Of a 50,000-item feed the first 500 are kept in order, the rest counted as cut."""
+        parsed = parse(many_items(50_000))
+        assert [e.guid for e in parsed.entries] == [str(n) for n in range(500)]
+        assert (len(parsed.dropped), parsed.entries_cut) == (0, 49_500)
+        assert parsed.title == "Test feed"
+
+    @pytest.mark.parametrize("document", ["rss", "atom", "rdf"])
+    def test_cut_document_stays_well_formed(self, document: str) -> None:
+        """The cut document is closed properly: feedparser reads it without a warning."""
+        body = {"rss": many_items(20), "atom": atom_entries(20), "rdf": rdf_items(20)}[document]
+        parsed = parse(body, options=dataclasses.replace(OPTIONS, max_entries=7))
+        assert (len(parsed.entries), parsed.entries_cut, parsed.warning) == (7, 13, None)
+
+    def test_malformed_huge_feed_is_cut_too(self) -> None:
+        """A document expat refuses (an undefined entity) is cut at the entry tag instead."""
+        body = many_items(2_000).replace(b"<title>Story 1 ", b"<title>Story&nbsp;1 ", 1)
+        parsed = parse(body, options=dataclasses.replace(OPTIONS, max_entries=10))
+        assert [e.guid for e in parsed.entries] == [str(n) for n in range(10)]
+        assert parsed.entries_cut == 1_990
+
+    def test_entry_tags_inside_cdata_are_not_entries(self) -> None:
+        """An `<item>` written inside CDATA text does not count towards the cap."""
+        summary = "<![CDATA[" + "<item>" * 10 + "]]>"
+        body = rss(
+            [item(f"Story {n}", f"https://e.org/{n}", str(n), summary=summary) for n in range(3)]
+        )
+        parsed = parse(body, options=dataclasses.replace(OPTIONS, max_entries=3))
+        assert (len(parsed.entries), parsed.entries_cut) == (3, 0)
+
+
+def many_items(count: int) -> bytes:
+    """About 160 bytes an item: 50,000 items make an 8 MB feed."""
+    return rss(
+        [
+            item(f"Story {n} about Russia", f"https://e.org/{n}", str(n), summary="x" * 40)
+            for n in range(count)
+        ]
+    )
+
+
+def atom_entries(count: int) -> bytes:
+    entries = "".join(
+        f"<entry><title>Story {n}</title><id>urn:{n}</id><link href='https://e.org/{n}'/>"
+        "<updated>2026-11-02T10:00:00Z</updated></entry>"
+        for n in range(count)
+    )
+    return (
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>'
+        f"<id>urn:a</id><updated>2026-11-02T10:00:00Z</updated>{entries}</feed>"
+    ).encode()
+
+
+def rdf_items(count: int) -> bytes:
+    items = "".join(
+        f'<item rdf:about="https://e.org/{n}"><title>Story {n}</title>'
+        f"<link>https://e.org/{n}</link></item>"
+        for n in range(count)
+    )
+    return (
+        '<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+        ' xmlns="http://purl.org/rss/1.0/"><channel rdf:about="https://e.org/"><title>R</title>'
+        f"<link>https://e.org/</link></channel>{items}</rdf:RDF>"
+    ).encode()
+
+
+class TestBounds:
+    """What parse returns is bounded by monitor.limits (storage checks again)."""
+
+    def test_control_characters_removed_from_guid_and_link(self) -> None:
+        """NUL and other control characters never reach a guid or a URL."""
+        body = rss([item("A", "https://e.org/a\x7fb\x08", "g\x00u\x01id\x1b")])
+        entry = parse(body).entries[0]
+        assert (entry.guid, entry.url) == ("guid", "https://e.org/ab")
+
+    def test_over_long_link_drops_the_entry_with_a_reason(self) -> None:
+        """A link over MAX_URL_CHARS is not cut (it would point elsewhere): the entry goes."""
+        link = "https://e.org/" + "a" * (MAX_URL_CHARS - len("https://e.org/") + 1)
+        parsed = parse(rss([item("Long", link, "1"), item("Short", "https://e.org/s", "2")]))
+        assert [e.title for e in parsed.entries] == ["Short"]
+        assert parsed.dropped[0].reason == "the link is 2,049 characters, over the limit of 2,048"
+
+    def test_over_long_guid_becomes_a_stable_digest(self) -> None:
+        """Two long guids that differ only at the end stay distinct, and each is stable."""
+        guids = ["g" * MAX_GUID_CHARS + "1", "g" * MAX_GUID_CHARS + "2"]
+        body = rss([item(f"T{n}", f"https://e.org/{n}", g) for n, g in enumerate(guids)])
+        first, second = parse(body).entries
+        assert first.guid.startswith(GUID_DIGEST_PREFIX) and len(first.guid) < MAX_GUID_CHARS
+        assert first.guid != second.guid
+        assert parse(body).entries[0].guid == first.guid
+
+    def test_long_texts_cut_at_their_limits(self) -> None:
+        """A 5 MB title, a long summary, authors and channel title are cut at their limits."""
+        authors = "".join(f"<author>writer{n}@e.org (Writer {n})</author>" for n in range(300))
+        body = rss(
+            [item("T" * 5_000_000, "https://e.org/1", "1", summary="s " * MAX_SUMMARY_CHARS)]
+        ).replace(b"</item>", authors.encode() + b"</item>")
+        body = body.replace(b"<title>Test feed</title>", b"<title>" + b"c" * 600 + b"</title>")
+        parsed = parse(body)
+        entry = parsed.entries[0]
+        assert len(entry.title) == MAX_TITLE_CHARS and entry.title.endswith("…")
+        assert len(entry.summary) <= MAX_SUMMARY_CHARS and entry.summary.endswith("…")
+        assert 0 < len(", ".join(entry.authors)) <= MAX_AUTHORS_CHARS
+        assert parsed.title is not None and len(parsed.title) == MAX_FEED_NAME_CHARS
 
 
 class TestCharsets:
@@ -138,6 +260,28 @@ class TestCharsets:
             "Content-Type": "text/xml" + (f"; charset={http_charset}" if http_charset else "")
         }
         assert parse(body, headers).entries[0].title == RUSSIAN_TITLE
+
+    @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+    @pytest.mark.parametrize("declared", ["utf-16", None])
+    @pytest.mark.parametrize("http_charset", [None, "windows-1251"])
+    def test_wide_unicode_without_a_byte_order_mark(
+        self, encoding: str, declared: str | None, http_charset: str | None
+    ) -> None:
+        """UTF-16/32 without a BOM is known by its zero bytes, not "repaired" to KOI8-R."""
+        prolog = f'<?xml version="1.0" encoding="{declared}"?>' if declared else ""
+        body = (
+            prolog + f'<rss version="2.0"><channel><title>{MIXED_TITLE}</title><item><title>'
+            f"{MIXED_TITLE}</title><guid>1</guid></item></channel></rss>"
+        ).encode(encoding)
+        headers = {"Content-Type": f"text/xml; charset={http_charset}"} if http_charset else {}
+        parsed = parse(body, headers)
+        assert (parsed.title, parsed.entries[0].title) == (MIXED_TITLE, MIXED_TITLE)
+
+    @pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+    def test_wide_unicode_with_a_byte_order_mark(self, encoding: str) -> None:
+        """UTF-16/32 with a BOM still reads (it is handed on as UTF-8)."""
+        body = rss([item(RUSSIAN_TITLE, "https://e.org/1", "1")]).decode().encode(encoding)
+        assert parse(body).entries[0].title == RUSSIAN_TITLE
 
     def test_correct_latin1_left_alone(self) -> None:
         """Genuine ISO-8859-1 Portuguese is not 'repaired'."""
@@ -193,17 +337,27 @@ class TestHostileDocuments:
 class TestParserPool:
     def test_parses_in_a_worker_process(self) -> None:
         """The pool returns the same value as the pure function."""
-        body = rss([item("Pool", "https://e.org/p", "p")])
+        body = rss([item("Russia and Brazil sign a new trade agreement", "https://e.org/p", "p")])
         with ParserPool(ParseSettings(workers=1)) as pool:
             result = pool.submit(body, {}, None, OPTIONS).result()
-        assert result == parse(body)
+        assert result == parse_document(body, {}, None, OPTIONS, pool.detector)
+        assert result.entries[0].language == "en"
+
+    def test_huge_feed_kept_within_the_budget(self) -> None:
+        """A 50,000-item (8 MB) feed no longer runs out of budget: its first entries are kept."""
+        body = many_items(50_000)
+        assert len(body) > 8_000_000
+        with ParserPool(ParseSettings(workers=1)) as pool:
+            parsed = pool.submit(body, {}, None, pool.options(NOW, None)).result()
+        assert (len(parsed.entries), parsed.entries_cut) == (500, 49_500)
 
     def test_time_budget_enforced(self) -> None:
         """A document over the budget is cut off and explained, and the pool stays usable."""
         huge = rss(
             [item(f"Story number {n} " * 20, f"https://e.org/{n}", str(n)) for n in range(20_000)]
         )
-        with ParserPool(ParseSettings(workers=1, time_budget_s=0.2)) as pool:
+        settings = ParseSettings(workers=1, time_budget_s=0.2, max_entries_per_feed=100_000)
+        with ParserPool(settings) as pool:
             options = pool.options(NOW, None)
             with pytest.raises(Exception) as caught:
                 pool.submit(huge, {}, None, options).result()

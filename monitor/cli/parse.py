@@ -8,9 +8,8 @@ from pathlib import Path
 import click
 
 from monitor.cli.common import config_option, settings_for
-from monitor.ingest import utc_now
-from monitor.parse import ParserPool, explain_parse_failure
-from monitor.values import ParsedEntry
+from monitor.clock import utc_now
+from monitor.values import ParsedEntry, ParsedFeed
 
 
 @click.command()
@@ -35,6 +34,8 @@ def parse(
 
     Malformed feeds are data, not usage errors: the exit status stays 0.
     """
+    from monitor.parsers import ParserPool, explain_parse_failure  # loads feedparser and numpy
+
     settings = settings_for(ctx)
     with ParserPool(settings.parse) as parsers:
         options = parsers.options(utc_now(), None)
@@ -50,11 +51,19 @@ def parse(
                 continue
             for entry in parsed.entries:
                 click.echo(json.dumps(entry_record(path, entry), ensure_ascii=False))
-            for dropped in parsed.dropped:
-                hint = f" ({dropped.hint})" if dropped.hint else ""
-                click.echo(
-                    f"{path}: entry {dropped.index} dropped: {dropped.reason}{hint}", err=True
-                )
+            report_dropped(path, parsed, settings.parse.max_entries_per_feed)
+
+
+def report_dropped(path: Path, parsed: ParsedFeed, max_entries: int) -> None:
+    for dropped in parsed.dropped:
+        hint = f" ({dropped.hint})" if dropped.hint else ""
+        click.echo(f"{path}: entry {dropped.index} dropped: {dropped.reason}{hint}", err=True)
+    if parsed.entries_cut:
+        click.echo(
+            f"{path}: {parsed.entries_cut:,} entries after the first {max_entries:,} not read "
+            "(over the cap of entries per feed)",
+            err=True,
+        )
 
 
 def entry_record(path: Path, entry: ParsedEntry) -> dict[str, object]:

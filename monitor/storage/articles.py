@@ -1,5 +1,10 @@
 """Queries on articles. Exact deduplication is the database's job: unique keys on
-(feed, guid), canonical URL and normalised-content hash, and inserts that skip conflicts."""
+(feed, guid), canonical URL and normalised-content hash, and inserts that skip conflicts.
+
+Every value is bounded again here by `monitor.limits` (parse already did), so an entry that
+bypassed parse is stored the same on SQLite and PostgreSQL: text cut, control characters gone,
+an over-long guid digested; an over-long URL is refused with a StorageError, never a DataError.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,19 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from monitor.errors import StorageError
+from monitor.limits import (
+    MAX_AUTHORS_CHARS,
+    MAX_LANGUAGE_CHARS,
+    MAX_SUMMARY_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_URL_CHARS,
+    bound_guid,
+    clean_text,
+    describe_overflow,
+    fit_or_none,
+    truncate_text,
+)
 from monitor.storage.schema import Article
 from monitor.values import InsertResult, ParsedEntry
 
@@ -39,16 +57,26 @@ def dialect_insert(session: Session) -> Any:
 def article_row(feed_id: int, entry: ParsedEntry, first_seen_at: datetime) -> dict[str, Any]:
     return {
         "feed_id": feed_id,
-        "guid": entry.guid,
-        "url": entry.url,
-        "title": entry.title,
-        "summary": entry.summary,
-        "language": entry.language,
-        "authors": ", ".join(entry.authors),
+        "guid": bound_guid(entry.guid),
+        "url": bounded_url(entry.url),
+        "title": truncate_text(entry.title, MAX_TITLE_CHARS),
+        "summary": truncate_text(entry.summary, MAX_SUMMARY_CHARS),
+        "language": fit_or_none(entry.language, MAX_LANGUAGE_CHARS),
+        "authors": truncate_text(", ".join(entry.authors), MAX_AUTHORS_CHARS),
         "published_at": entry.published_at,
         "first_seen_at": first_seen_at,
         "content_hash": entry.content_hash,
     }
+
+
+def bounded_url(url: str | None) -> str | None:
+    """The URL without control characters; one over the column size is refused, not cut."""
+    if url is None:
+        return None
+    url = clean_text(url)
+    if len(url) > MAX_URL_CHARS:
+        raise StorageError(describe_overflow("an article link", len(url), MAX_URL_CHARS))
+    return url or None
 
 
 def count_articles(session: Session) -> int:

@@ -8,6 +8,14 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from monitor.limits import (
+    MAX_ERROR_CHARS,
+    MAX_ETAG_CHARS,
+    MAX_FEED_NAME_CHARS,
+    MAX_LAST_MODIFIED_CHARS,
+    fit_or_none,
+    truncate_or_none,
+)
 from monitor.storage.claims import claim_ids
 from monitor.storage.schema import Feed, FetchLog
 from monitor.values import FeedRecord, FeedSpec, FeedStateUpdate, FetchLogEntry
@@ -156,7 +164,8 @@ def record_fetch(
     title: str | None = None,
 ) -> None:
     """Write one attempt: the feed's new state and its fetch-log row; a feed without a name
-    takes the title its document gives."""
+    takes the title its document gives. Values are bounded by monitor.limits: the title and
+    errors cut, an over-long validator not stored."""
     session.execute(
         update(Feed)
         .where(Feed.id == feed_id)
@@ -164,16 +173,16 @@ def record_fetch(
             next_poll_at=state.next_poll_at,
             consecutive_failures=state.consecutive_failures,
             permanent_failures=state.permanent_failures,
-            etag=state.etag,
-            last_modified=state.last_modified,
+            etag=fit_or_none(state.etag, MAX_ETAG_CHARS),
+            last_modified=fit_or_none(state.last_modified, MAX_LAST_MODIFIED_CHARS),
             enabled=state.enabled,
-            disabled_reason=state.disabled_reason,
+            disabled_reason=truncate_or_none(state.disabled_reason, MAX_ERROR_CHARS),
             last_status=state.outcome,
             last_http_status=state.last_http_status,
-            last_error=state.last_error,
+            last_error=truncate_or_none(state.last_error, MAX_ERROR_CHARS),
             last_error_class=state.last_error_class,
             last_fetched_at=log.started_at,
-            name=func.coalesce(Feed.name, title),
+            name=func.coalesce(Feed.name, truncate_or_none(title, MAX_FEED_NAME_CHARS)),
             current_interval_s=state.current_interval_s,
             lease_owner=None,
             lease_expires_at=None,
@@ -188,7 +197,7 @@ def record_fetch(
             bytes=log.bytes,
             duration_ms=log.duration_ms,
             error_class=log.error_class,
-            error=log.error,
+            error=truncate_or_none(log.error, MAX_ERROR_CHARS),
             entries_seen=log.entries_seen,
             new_articles=log.new_articles,
         )

@@ -1,4 +1,7 @@
-"""SQLAlchemy models. Alembic migrations create exactly this schema (checked by a test)."""
+"""SQLAlchemy models. Alembic migrations create exactly this schema (checked by a test).
+
+Column sizes of stored feed values come from `monitor.limits`; changing one needs a migration.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,15 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from monitor.limits import (
+    MAX_ETAG_CHARS,
+    MAX_FEED_NAME_CHARS,
+    MAX_GUID_CHARS,
+    MAX_LANGUAGE_CHARS,
+    MAX_LAST_MODIFIED_CHARS,
+    MAX_URL_CHARS,
+)
 
 # SQLite has no 64-bit autoincrement BIGINT; INTEGER there is the rowid alias.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -61,13 +73,13 @@ class Feed(Base):
     __tablename__ = "feeds"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    url: Mapped[str] = mapped_column(String(2048), unique=True)
-    name: Mapped[str | None] = mapped_column(String(512))
-    language: Mapped[str | None] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(String(MAX_URL_CHARS), unique=True)
+    name: Mapped[str | None] = mapped_column(String(MAX_FEED_NAME_CHARS))
+    language: Mapped[str | None] = mapped_column(String(MAX_LANGUAGE_CHARS))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     poll_interval_s: Mapped[int] = mapped_column(Integer)
-    etag: Mapped[str | None] = mapped_column(String(1024))
-    last_modified: Mapped[str | None] = mapped_column(String(128))
+    etag: Mapped[str | None] = mapped_column(String(MAX_ETAG_CHARS))
+    last_modified: Mapped[str | None] = mapped_column(String(MAX_LAST_MODIFIED_CHARS))
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     permanent_failures: Mapped[int] = mapped_column(Integer, default=0)
@@ -106,11 +118,11 @@ class Article(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
-    guid: Mapped[str] = mapped_column(String(2048))
-    url: Mapped[str | None] = mapped_column(String(2048), unique=True)
+    guid: Mapped[str] = mapped_column(String(MAX_GUID_CHARS))
+    url: Mapped[str | None] = mapped_column(String(MAX_URL_CHARS), unique=True)
     title: Mapped[str] = mapped_column(Text)
     summary: Mapped[str] = mapped_column(Text)
-    language: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(MAX_LANGUAGE_CHARS))
     authors: Mapped[str] = mapped_column(Text, default="")
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

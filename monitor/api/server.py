@@ -63,12 +63,8 @@ class ApiServer:
         self.settings, self.sessions, self.search_embedder = settings, sessions, search_embedder
         self.token = os.environ.get(settings.api.token_env) or None
         self.socket = bind_socket(settings.api.host, settings.api.port)
-
-    @property
-    def port(self) -> int:
-        """The bound port (the one the system chose when `[api] port` is 0)."""
-        port: int = self.socket.getsockname()[1]
-        return port
+        # The bound port: the one the system chose when `[api] port` is 0.
+        self.port: int = self.socket.getsockname()[1]
 
     async def __call__(self, state: ServiceState | None) -> None:
         app = create_app(self.settings, self.sessions, self.token, state, self.search_embedder)

@@ -1,4 +1,5 @@
-"""The default feed list (`config/feeds.toml`) and OPML import/export, as pure data."""
+"""The default feed list (`config/feeds.toml`) and OPML import/export. `load_feed_file` reads
+its file; `read_opml` and `write_opml` are pure (bytes in, values out; values in, text out)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Seed corpus: reference articles cleaned of boilerplate and split into passages (pure)."""
+"""Seed corpus: reference articles cleaned of boilerplate and split into passages.
+
+Cleaning, splitting and `parse_seed` are pure; `read_seed` and `list_seed_files` are the file
+edge (a seed is a plain-text file in the seed folder)."""
 
 from __future__ import annotations
 
@@ -69,12 +72,15 @@ def split_passages(paragraphs: Sequence[str], max_chars: int = PASSAGE_MAX_CHARS
     return passages
 
 
-def read_seed(path: Path) -> Seed:
-    data = path.read_bytes()
+def parse_seed(name: str, data: bytes) -> Seed:
     text = data.decode("utf-8", errors="replace")
     return Seed(
-        path.stem, hashlib.sha256(data).hexdigest(), tuple(split_passages(clean_seed_text(text)))
+        name, hashlib.sha256(data).hexdigest(), tuple(split_passages(clean_seed_text(text)))
     )
+
+
+def read_seed(path: Path) -> Seed:
+    return parse_seed(path.stem, path.read_bytes())
 
 
 def list_seed_files(directory: Path) -> list[Path]:

@@ -1,4 +1,7 @@
-"""Relevance tagging of batches: embeddings, nearest seed passage, gazetteer evidence, score."""
+"""Relevance tagging of batches: embeddings, nearest seed passage, gazetteer evidence, score.
+
+A `Tagger` is built from values (gazetteer, model, seed index, embedder) and reads no file:
+`monitor.relevance_files` loads them. Its only edge is the embedder it is given."""
 
 from __future__ import annotations
 
@@ -10,12 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.config import read_toml
 from monitor.embed import Embedder, Vectors
-from monitor.errors import ConfigError
-from monitor.gazetteer import Gazetteer, load_gazetteer
-from monitor.relevance import FEATURES, NearestSeed, Relevance, RelevanceModel, assess
-from monitor.seeds import Seed, list_seed_files, read_seed, seed_set_digest
+from monitor.gazetteer import Gazetteer
+from monitor.relevance import NearestSeed, Relevance, RelevanceModel, assess
+from monitor.seeds import Seed, seed_set_digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,42 +44,20 @@ class SeedIndex:
         ]
 
 
-def build_seed_index(directory: Path, embedder: Embedder, cache_dir: Path | None) -> SeedIndex:
-    """Load, clean and split the seeds; embed the passages once and cache them by content."""
-    seeds = tuple(read_seed(path) for path in list_seed_files(directory))
+def index_seeds(seeds: Sequence[Seed], embedder: Embedder) -> SeedIndex:
+    """Embed every passage of `seeds` (the loader caches the result by `seed_cache_key`)."""
     passages = [passage for seed in seeds for passage in seed.passages]
+    return seed_index_from_vectors(seeds, embedder.embed(passages), embedder.model_id)
+
+
+def seed_index_from_vectors(seeds: Sequence[Seed], vectors: Vectors, model_id: str) -> SeedIndex:
     owners = tuple(seed.name for seed in seeds for _ in seed.passages)
-    key = hashlib.sha256(f"{embedder.model_id}|{seed_set_digest(seeds)}".encode()).hexdigest()[:20]
-    cache = cache_dir / f"seeds-{key}.npy" if cache_dir else None
-    if cache and cache.exists():
-        vectors = np.load(cache)
-    else:
-        vectors = embedder.embed(passages)
-        if cache:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            np.save(cache, vectors)
-    return SeedIndex(seeds, owners, vectors.astype(np.float32), embedder.model_id)
+    return SeedIndex(tuple(seeds), owners, vectors.astype(np.float32), model_id)
 
 
-def load_relevance_model(path: Path) -> RelevanceModel:
-    data = read_toml(path)
-    try:
-        weights = {str(k): float(v) for k, v in data["weights"].items()}
-        unknown = set(weights) - set(FEATURES)
-        if unknown:
-            raise ConfigError(f"{path}: weights: unknown feature {sorted(unknown)[0]}")
-        return RelevanceModel(
-            weights=weights, bias=float(data["bias"]), threshold=float(data["threshold"])
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: missing or invalid {exc}") from None
-
-
-def write_relevance_model(path: Path, model: RelevanceModel, comment: str) -> None:
-    lines = [f"# {line}" for line in comment.splitlines()]
-    lines += [f"threshold = {model.threshold:.4f}", f"bias = {model.bias:.4f}", "", "[weights]"]
-    lines += [f"{name} = {model.weights.get(name, 0.0):.4f}" for name in FEATURES]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+def seed_cache_key(seeds: Sequence[Seed], model_id: str) -> str:
+    """Names the embedded passages of one seed set under one model."""
+    return hashlib.sha256(f"{model_id}|{seed_set_digest(seeds)}".encode()).hexdigest()[:20]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,21 +109,6 @@ def embedding_text(title: str, summary: str) -> str:
     return f"{title}. {summary}".strip(". ") if summary else title
 
 
-def open_tagger(
-    gazetteer_dir: Path,
-    model_file: Path,
-    seeds_dir: Path,
-    embedder: Embedder,
-    cache_dir: Path | None,
-) -> Tagger:
-    return Tagger(
-        gazetteer=load_gazetteer(gazetteer_dir),
-        model=load_relevance_model(model_file),
-        seeds=build_seed_index(seeds_dir, embedder, cache_dir),
-        embedder=embedder,
-    )
-
-
 def relevance_record(item_id: object, relevance: Relevance) -> Mapping[str, object]:
     return {
         "id": item_id,
@@ -154,3 +118,29 @@ def relevance_record(item_id: object, relevance: Relevance) -> Mapping[str, obje
         "topics": list(relevance.topics),
         "reasons": relevance.reasons,
     }
+
+
+# Thin aliases for callers that still import the loaders from here (tests/conftest.py, the
+# runtime): the file reading itself lives in monitor.relevance_files.
+def build_seed_index(directory: Path, embedder: Embedder, cache_dir: Path | None) -> SeedIndex:
+    from monitor import relevance_files
+
+    return relevance_files.load_seed_index(directory, embedder, cache_dir)
+
+
+def load_relevance_model(path: Path) -> RelevanceModel:
+    from monitor import relevance_files
+
+    return relevance_files.load_relevance_model(path)
+
+
+def open_tagger(
+    gazetteer_dir: Path,
+    model_file: Path,
+    seeds_dir: Path,
+    embedder: Embedder,
+    cache_dir: Path | None,
+) -> Tagger:
+    from monitor import relevance_files
+
+    return relevance_files.open_tagger(gazetteer_dir, model_file, seeds_dir, embedder, cache_dir)

@@ -1,11 +1,27 @@
-"""Calibration helpers: F1 counts, AUC, and the threshold calibration used by `eval same-story`."""
+"""Calibration helpers: F1 counts, AUC, the threshold calibration used by `eval same-story`, and
+the relevance fit behind `eval fit-relevance`."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from monitor.calibrate import calibrate_threshold, roc_auc, score_predictions
+from monitor.calibrate import (
+    RELEVANCE_L2,
+    best_threshold,
+    calibrate_threshold,
+    cross_validated_probabilities,
+    fit_logistic,
+    fit_relevance,
+    relevance_features,
+    roc_auc,
+    score_predictions,
+)
+from monitor.gazetteer import load_gazetteer
+from monitor.relevance import FEATURES, NearestSeed, assess
+from tests.conftest import PROJECT_ROOT
+
+GAZETTEER = load_gazetteer(PROJECT_ROOT / "config" / "gazetteer")
 
 
 class TestScorePredictions:
@@ -53,3 +69,43 @@ class TestCalibrateThreshold:
         calibration = calibrate_threshold(scores, labels)
         assert calibration.cross_validated_f1 <= calibration.f1_at_best
         assert 0.5 < calibration.auc < 1.0
+
+
+COUNTRIES = ["Venezuela", "Cuba", "Nicaragua", "Brazil", "Mexico", "Peru", "Chile", "Bolivia"]
+
+
+class TestFitRelevance:
+    def items(self) -> tuple[list[tuple[str, str]], list[float], list[bool]]:
+        relevant = [(f"Lavrov and the foreign minister of {c} sign a deal", "") for c in COUNTRIES]
+        other = [(f"{c} beats Uruguay at football in a friendly", "") for c in COUNTRIES]
+        return relevant + other, [0.6] * 8 + [0.2] * 8, [True] * 8 + [False] * 8
+
+    def test_fit_from_labelled_items(self) -> None:
+        """Labelled items become a model over every feature whose cross-validated decisions
+        separate them, and the F1 reported is the F1 of those decisions."""
+        items, similarities, labels = self.items()
+        fit = fit_relevance(GAZETTEER, items, similarities, labels)
+        assert set(fit.model.weights) == set(FEATURES) and 0 < fit.model.threshold < 1
+        assert fit.cross_validated_predictions == tuple(labels)
+        assert (
+            fit.cross_validated_f1 == score_predictions(fit.cross_validated_predictions, labels).f1
+        )
+        assert fit.l2 == RELEVANCE_L2
+        decided = [
+            assess(GAZETTEER, fit.model, title, summary, NearestSeed("s", similarity)).relevant
+            for (title, summary), similarity in zip(items, similarities, strict=True)
+        ]
+        assert decided == labels
+
+    def test_fit_is_the_documented_pipeline(self) -> None:
+        """fit_relevance is features → logistic fit → out-of-fold threshold, step by step."""
+        items, similarities, labels = self.items()
+        matrix = relevance_features(GAZETTEER, items, similarities)
+        actual = np.array(labels)
+        threshold = best_threshold(
+            cross_validated_probabilities(matrix, actual, RELEVANCE_L2), actual
+        )
+        weights, bias = fit_logistic(matrix, actual, RELEVANCE_L2)
+        model = fit_relevance(GAZETTEER, items, similarities, labels).model
+        assert (model.threshold, model.bias) == (threshold, bias)
+        assert [model.weights[f] for f in FEATURES] == list(weights)

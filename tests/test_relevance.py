@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.cli.tagging import tagger_for
 from monitor.config import Settings
 from monitor.embed import MINILM, ConfigError, open_embedder, require_digest
+from monitor.runtime import open_embedder_for, open_tagger_for
 from monitor.tagging import Tagger
 from tests.conftest import PROJECT_RELEVANCE, PROJECT_ROOT
 
@@ -24,12 +24,10 @@ GOLDEN = [
 
 @pytest.fixture(scope="module")
 def tagger() -> Tagger:
-    return tagger_for(
-        Settings(
-            relevance=PROJECT_RELEVANCE,
-            embedding={"cache_dir": PROJECT_ROOT / "var" / "cache"},
-        )
+    settings = Settings(
+        relevance=PROJECT_RELEVANCE, embedding={"cache_dir": PROJECT_ROOT / "var" / "cache"}
     )
+    return open_tagger_for(settings, open_embedder_for(settings))
 
 
 class TestGoldenCases:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from monitor.relevance_files import load_seed_index
 from monitor.seeds import clean_seed_text, read_seed, split_passages
-from monitor.tagging import build_seed_index
 from tests.conftest import PROJECT_ROOT
 from tests.fakes import BagOfWordsEmbedder
 
@@ -54,11 +54,11 @@ class TestSeedIndexCache:
             "Russia and Venezuela sign a long treaty on energy and defense.\n"
         )
         embedder = BagOfWordsEmbedder()
-        first = build_seed_index(seeds, embedder, cache)
-        build_seed_index(seeds, embedder, cache)
+        first = load_seed_index(seeds, embedder, cache)
+        load_seed_index(seeds, embedder, cache)
         assert embedder.calls == 1
         (seeds / "one.txt").write_text(
             "Putin receives Lula in Moscow to talk about trade and grain.\n"
         )
-        second = build_seed_index(seeds, embedder, cache)
+        second = load_seed_index(seeds, embedder, cache)
         assert embedder.calls == 2 and first.digest != second.digest

@@ -1,4 +1,8 @@
-"""`monitor tag`, `monitor same-story`, `monitor eval …`, `monitor seeds …`: no database needed."""
+"""`monitor tag`, `monitor same-story`, `monitor eval …`, `monitor seeds …`: no database needed.
+
+numpy, the model and the tagger load inside the commands that use them, so that `monitor --help`
+stays fast.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
-import numpy as np
-from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.calibrate import (
-    best_threshold,
-    calibrate_threshold,
-    cross_validated_probabilities,
-    fit_logistic,
-)
 from monitor.cli.common import (
     OUTPUT_OPTION,
     ProgressBar,
@@ -32,47 +28,39 @@ from monitor.cli.common import (
     render_table,
     settings_for,
 )
-from monitor.config import Settings
-from monitor.embed import Embedder, open_embedder
-from monitor.evaluation import evaluate, format_report, read_jsonl
-from monitor.gazetteer import load_gazetteer
-from monitor.ingest import utc_now
-from monitor.process import Processor
-from monitor.relevance import FEATURES, RelevanceModel, extract_features, gather_evidence
-from monitor.seeds import list_seed_files, read_seed
-from monitor.stories import is_same_story
-from monitor.tagging import (
-    Tagger,
-    build_seed_index,
-    embedding_text,
-    open_tagger,
-    relevance_record,
-    write_relevance_model,
-)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from monitor.calibrate import RelevanceFit
+    from monitor.config import Settings
+    from monitor.embed import Embedder
+    from monitor.process import Processor
+    from monitor.tagging import Tagger
 
 BATCH_ITEMS = 256
-FIT_L2 = 0.33
 
 
+# Thin aliases of monitor.runtime for callers not switched yet (cli/queries.py, bench/, some
+# tests); remove once none imports them from here.
 def embedder_for(settings: Settings) -> Embedder:
-    return open_embedder(
-        settings.embedding.model, settings.embedding.batch_size, settings.embedding.threads
-    )
+    from monitor.runtime import open_embedder_for
+
+    return open_embedder_for(settings)
 
 
 def tagger_for(settings: Settings) -> Tagger:
-    relevance = settings.relevance
-    return open_tagger(
-        relevance.gazetteer_dir,
-        relevance.model_file,
-        relevance.seeds_dir,
-        embedder_for(settings),
-        settings.embedding.cache_dir,
-    )
+    from monitor.runtime import open_embedder_for, open_tagger_for
+
+    return open_tagger_for(settings, open_embedder_for(settings))
 
 
 def open_processor(settings: Settings, sessions: sessionmaker[Session]) -> Processor:
-    return Processor(sessions, tagger_for(settings), settings.stories, utc_now, settings.alerts)
+    from monitor.runtime import build_processor
+
+    return build_processor(settings, sessions)
 
 
 def write_lines(records: Iterable[Mapping[str, object]], output: TextIO) -> None:
@@ -81,6 +69,8 @@ def write_lines(records: Iterable[Mapping[str, object]], output: TextIO) -> None
 
 
 def batches(path: Path) -> Iterable[list[dict[str, Any]]]:
+    from monitor.evaluation import read_jsonl
+
     batch: list[dict[str, Any]] = []
     for record in read_jsonl(path):
         batch.append(record)
@@ -101,7 +91,11 @@ def tag(ctx: click.Context, input_path: Path, output: TextIO) -> None:
 
     Writes {id, relevant, score, countries, topics, reasons} per input line.
     """
-    tagger = tagger_for(settings_for(ctx))
+    from monitor.runtime import open_embedder_for, open_tagger_for
+    from monitor.tagging import relevance_record
+
+    settings = settings_for(ctx)
+    tagger = open_tagger_for(settings, open_embedder_for(settings))
     for batch in batches(input_path):
         items = [(str(r.get("title") or ""), str(r.get("summary") or "")) for r in batch]
         write_lines(
@@ -113,7 +107,9 @@ def tag(ctx: click.Context, input_path: Path, output: TextIO) -> None:
         )
 
 
-def pair_similarities(embedder: Embedder, pairs: list[dict[str, Any]]) -> np.ndarray:
+def pair_similarities(embedder: Embedder, pairs: list[dict[str, Any]]) -> npt.NDArray[np.float32]:
+    from monitor.tagging import embedding_text
+
     def side(pair: dict[str, Any], key: str) -> str:
         value = pair.get(key) or {}
         return embedding_text(str(value.get("title") or ""), str(value.get("text") or ""))
@@ -130,8 +126,11 @@ def pair_similarities(embedder: Embedder, pairs: list[dict[str, Any]]) -> np.nda
 @click.pass_context
 def same_story(ctx: click.Context, input_path: Path, output: TextIO) -> None:
     """Decide whether two items report the same story: {id, same_story, similarity}."""
+    from monitor.runtime import open_embedder_for
+    from monitor.stories import is_same_story
+
     settings = settings_for(ctx)
-    embedder = embedder_for(settings)
+    embedder = open_embedder_for(settings)
     for batch in batches(input_path):
         similarities = pair_similarities(embedder, batch)
         write_lines(
@@ -159,8 +158,12 @@ def eval_group() -> None:
 @click.pass_context
 def eval_relevance(ctx: click.Context, file: Path, output_format: str) -> None:
     """Precision, recall and F1 of `tag` on FILE (`label` 0/1), per language, and the errors."""
-    tagger = tagger_for(settings_for(ctx))
-    records = [r for r in read_jsonl(file) if r.get("label") in (0, 1)]
+    from monitor.evaluation import evaluate, format_report
+    from monitor.runtime import open_embedder_for, open_tagger_for
+
+    settings = settings_for(ctx)
+    tagger = open_tagger_for(settings, open_embedder_for(settings))
+    records = labelled_records(file)
     items = [(str(r.get("title") or ""), str(r.get("summary") or "")) for r in records]
     predicted = [rel.relevant for rel in tagger.tag(items)]
     report = evaluate(
@@ -186,12 +189,19 @@ def eval_same_story(ctx: click.Context, file: Path, output_format: str) -> None:
     way, and the AUC: label a few hundred of your own pairs to calibrate
     `stories.same_story_threshold` for your feeds.
     """
+    import numpy as np
+
+    from monitor.calibrate import calibrate_threshold
+    from monitor.evaluation import evaluate, format_report, read_jsonl
+    from monitor.runtime import open_embedder_for
+    from monitor.stories import is_same_story
+
     settings = settings_for(ctx)
     threshold = settings.stories.same_story_threshold
     records = [r for r in read_jsonl(file) if isinstance(r.get("same_story"), bool)]
     if not records:
         raise click.UsageError(f"{file}: no pair with a true/false `same_story` label")
-    similarities = pair_similarities(embedder_for(settings), records)
+    similarities = pair_similarities(open_embedder_for(settings), records)
     actual = np.array([r["same_story"] for r in records], dtype=bool)
     report = evaluate(
         records,
@@ -236,50 +246,62 @@ def fit_relevance(ctx: click.Context, file: Path, output: Path | None) -> None:
 
     Prints the cross-validated F1, which estimates how the weights do on unseen items.
     """
+    from monitor.calibrate import fit_relevance
+    from monitor.evaluation import evaluate
+    from monitor.gazetteer import load_gazetteer
+    from monitor.relevance_files import load_seed_index, write_relevance_model
+    from monitor.runtime import open_embedder_for
+    from monitor.tagging import embedding_text
+
     settings = settings_for(ctx)
-    embedder = embedder_for(settings)
-    gazetteer = load_gazetteer(settings.relevance.gazetteer_dir)
-    seeds = build_seed_index(settings.relevance.seeds_dir, embedder, settings.embedding.cache_dir)
-    records = [r for r in read_jsonl(file) if r.get("label") in (0, 1)]
-    items = [(str(r.get("title") or ""), str(r.get("summary") or "")) for r in records]
-    nearest = seeds.nearest(embedder.embed([embedding_text(t, s) for t, s in items]))
-    matrix = np.array(
-        [
-            [
-                extract_features(gather_evidence(gazetteer, t, s), n.similarity if n else 0.0)[f]
-                for f in FEATURES
-            ]
-            for (t, s), n in zip(items, nearest, strict=True)
-        ]
+    embedder = open_embedder_for(settings)
+    seed_index = load_seed_index(
+        settings.relevance.seeds_dir, embedder, settings.embedding.cache_dir
     )
-    labels = np.array([r["label"] == 1 for r in records])
-    probabilities = cross_validated_probabilities(matrix, labels, FIT_L2)
-    threshold = best_threshold(probabilities, labels)
-    weights, bias = fit_logistic(matrix, labels, FIT_L2)
-    model = RelevanceModel(dict(zip(FEATURES, map(float, weights), strict=True)), bias, threshold)
-    cv = evaluate(
-        records,
-        list(probabilities >= threshold),
-        list(labels),
-        {"language": lambda r: str(r.get("lang"))},
-        lambda r: str(r.get("title")),
+    records = labelled_records(file)
+    items = [(str(r.get("title") or ""), str(r.get("summary") or "")) for r in records]
+    nearest = seed_index.nearest(embedder.embed([embedding_text(t, s) for t, s in items]))
+    labels = [r["label"] == 1 for r in records]
+    fit = fit_relevance(
+        load_gazetteer(settings.relevance.gazetteer_dir),
+        items,
+        [n.similarity if n else 0.0 for n in nearest],
+        labels,
     )
     target = output or settings.relevance.model_file
-    write_relevance_model(
-        target,
-        model,
-        (
-            f"Relevance weights over the features of monitor/relevance.py, calibrated by\n"
-            f"`monitor eval fit-relevance {file.name}` on {len(records)} labelled items "
-            f"(L2 {FIT_L2}).\n"
-            f"Cross-validated F1 {cv['overall']['f1']:.3f} at threshold {threshold:.3f}."
-        ),
+    write_relevance_model(target, fit.model, fit_comment(file, len(records), fit))
+    summary = (
+        f"cross-validated F1 {fit.cross_validated_f1:.3f} at threshold {fit.model.threshold:.3f}"
     )
-    click.echo(
-        f"wrote {target}: cross-validated F1 {cv['overall']['f1']:.3f} at threshold {threshold:.3f}"
-    )
-    for language, scores in cv["by_language"].items():
+    click.echo(f"wrote {target}: {summary}")
+    by_language = evaluate(
+        records,
+        fit.cross_validated_predictions,
+        labels,
+        {"language": lambda r: str(r.get("lang"))},
+        lambda r: str(r.get("title")),
+    )["by_language"]
+    for language, scores in by_language.items():
         click.echo(f"  {language}: F1 {scores['f1']:.3f} (n={scores['n']})")
+
+
+def labelled_records(file: Path) -> list[dict[str, Any]]:
+    from monitor.evaluation import read_jsonl
+
+    return [r for r in read_jsonl(file) if r.get("label") in (0, 1)]
+
+
+def fit_comment(file: Path, count: int, fit: RelevanceFit) -> str:
+    return (
+        f"Relevance weights over the features of monitor/relevance.py, calibrated by\n"
+        f"`monitor eval fit-relevance {file.name}` on {count} labelled items (L2 {fit.l2}).\n"
+        f"Cross-validated F1 {fit.cross_validated_f1:.3f} at threshold {fit.model.threshold:.3f}."
+    )
+
+
+def describe_fit(fit: RelevanceFit) -> str:
+    return f"cross-validated F1 {fit.cross_validated_f1:.3f} at threshold {fit.model.threshold:.3f}"
+
 
 
 @click.group()
@@ -293,6 +315,8 @@ def seeds() -> None:
 @click.pass_context
 def seeds_list(ctx: click.Context, output_format: str) -> None:
     """Show each seed with its passage count and content hash."""
+    from monitor.seeds import list_seed_files, read_seed
+
     directory = settings_for(ctx).relevance.seeds_dir
     rows = [read_seed(path) for path in list_seed_files(directory)]
     if output_format == "json":
@@ -313,6 +337,8 @@ def seeds_list(ctx: click.Context, output_format: str) -> None:
 @click.pass_context
 def seeds_add(ctx: click.Context, files: tuple[Path, ...]) -> None:
     """Copy plain-text article FILES into the seed folder (vectors are rebuilt on next use)."""
+    from monitor.seeds import read_seed
+
     directory = settings_for(ctx).relevance.seeds_dir
     directory.mkdir(parents=True, exist_ok=True)
     for file in files:
@@ -348,9 +374,11 @@ def seeds_remove(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def rescore(ctx: click.Context, since: datetime | None) -> None:
     """Recompute stored matches from stored vectors after seeds, gazetteer or weights change."""
+    from monitor.runtime import build_processor
+
     settings = settings_for(ctx)
     with open_database(settings) as sessions:
-        processor = open_processor(settings, sessions)
+        processor = build_processor(settings, sessions)
         bar = ProgressBar("rescoring")
         count = processor.rescore(since.replace(tzinfo=UTC) if since else None, bar.update)
         bar.finish()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # sqlalchemy and pydantic load only when a command needs them
     from monitor.config import Settings
 
 log = logging.getLogger(__name__)
+ANNOUNCING = frozenset({"run"})  # commands whose log starts with the settings file and database
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -81,7 +82,9 @@ def settings_for(ctx: click.Context) -> Settings:
         configure_logging(settings.logging)
         meta["monitor.settings"] = settings
         meta["monitor.config_in_use"] = path
-        log.debug("settings loaded", extra=describe_origin(path, settings))
+        # The service's start-up log names the file and the database; other commands stay quiet.
+        level = logging.INFO if ctx.find_root().invoked_subcommand in ANNOUNCING else logging.DEBUG
+        log.log(level, "settings loaded", extra=describe_origin(path, settings))
     settings_value: Settings = meta["monitor.settings"]
     return settings_value
 
@@ -158,8 +161,12 @@ def open_database(
             discard_if_empty(path)
 
 
+TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
+
+
 def discard_if_empty(path: Path) -> None:
-    """Remove an SQLite file this command created without giving it a single table."""
+    """Remove an SQLite file this command created without storing anything in it (no table, or
+    only alembic's empty bookkeeping table)."""
     import sqlite3
 
     if not path.exists():
@@ -167,12 +174,16 @@ def discard_if_empty(path: Path) -> None:
     try:
         connection = sqlite3.connect(path)  # read-write, so closing removes its -wal and -shm
         try:
-            tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            tables = {row[0] for row in connection.execute(TABLE_NAMES)}
+            stamped = (
+                "alembic_version" in tables
+                and connection.execute("SELECT count(*) FROM alembic_version").fetchone()[0]
+            )
         finally:
             connection.close()
     except sqlite3.Error:
         return
-    if tables == 0:
+    if tables <= {"alembic_version"} and not stamped:
         for suffix in ("", "-wal", "-shm"):
             path.with_name(path.name + suffix).unlink(missing_ok=True)
 

@@ -11,6 +11,7 @@ from monitor.errors import StorageError
 from monitor.storage import migrate
 from monitor.storage.engine import (
     check_sqlite_header,
+    libpq_url,
     open_engine,
     redact_url,
     sqlite_path,
@@ -118,7 +119,7 @@ def backup(ctx: click.Context, target: Path) -> None:
     if path is None:
         raise StorageError(
             f"back up PostgreSQL with pg_dump: pg_dump --format=custom --file {target} "
-            f"'{redact_url(url)}'"
+            f"'{libpq_url(url)}'"
         )
     check_sqlite_header(path)
     pages = backup_sqlite(path, target)

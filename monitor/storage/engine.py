@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -85,7 +85,13 @@ def sqlite_path(url: URL | str) -> Path | None:
 def redact_url(url: URL | str) -> str:
     """The URL with any password hidden, fit for logs and `monitor config show`."""
     url = parse_database_url(url) if isinstance(url, str) else url
-    return url.set(password=None).render_as_string(hide_password=False)
+    return url._replace(password=None).render_as_string(hide_password=False)
+
+
+def libpq_url(url: str) -> str:
+    """The URL as `pg_dump` and `psql` take it: no driver suffix, no password."""
+    parsed = parse_database_url(url)
+    return redact_url(parsed.set(drivername=parsed.get_backend_name()))
 
 
 def database_label(url: URL | str) -> str:
@@ -203,11 +209,12 @@ def require_writable(engine: Engine) -> None:
     """
     try:
         with engine.connect() as connection:
-            transaction = connection.begin()
+            if not inspect(connection).has_table("alembic_version"):
+                return  # no schema yet: creating it is the first write and reports any refusal
             try:
                 connection.exec_driver_sql("DELETE FROM alembic_version WHERE 1 = 0")
             finally:
-                transaction.rollback()
+                connection.rollback()
     except DBAPIError as exc:
         raise StorageError(
             f"cannot write to {describe_database_error(engine, exc)}; "

@@ -7,11 +7,14 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.api.app import create_app
 from monitor.cli import cli
 from monitor.cli.tagging import open_processor
 from monitor.config import Settings
@@ -181,6 +184,39 @@ class TestFilterOptions:
         """`export` resolves a country name as `matches` does."""
         lines = invoke(corpus, "export", "--country", "Brasil").splitlines()
         assert [json.loads(line)["title"] for line in lines] == [CORPUS[4][0]]
+
+
+class TestBothFaces:
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {},
+            {"all": True},
+            {"country": "Venezuela"},
+            {"country": "Куба", "since": "24h"},
+            {"topic": "Trade finance"},
+            {"lang": "pt"},
+            {"text": "%", "all": True},
+        ],
+    )
+    def test_cli_and_api_list_the_same_matches(
+        self, corpus: Path, sessions: sessionmaker[Session], options: dict[str, Any]
+    ) -> None:
+        """The same filter gives the same matches from `monitor matches` and from /matches."""
+        args = [
+            part
+            for name, value in options.items()
+            for part in ([f"--{name}"] if value is True else [f"--{name}", value])
+        ]
+        cli_ids = [
+            m["id"] for m in json.loads(invoke(corpus, "matches", "--format", "json", *args))
+        ]
+        params = {("q" if name == "text" else name): value for name, value in options.items()}
+        app = create_app(Settings(relevance=PROJECT_RELEVANCE), sessions, None)
+        with TestClient(app) as client:
+            response = client.get("/matches", params={**params, "limit": 100})
+        assert response.status_code == 200, response.text
+        assert [m["id"] for m in response.json()["items"]] == cli_ids and cli_ids
 
 
 class TestShow:

@@ -3,16 +3,25 @@
     MonitorError                      root: every expected problem a user may meet
     ├── ConfigError                   bad settings or feed list: names the file and the key
     ├── FetchError                    one fetch attempt failed; carries its ErrorClass
-    │   ├── BlockedAddressError       SSRF guard: the host resolves to a forbidden address
+    │   ├── BlockedAddressError       SSRF guard: the host resolves to a forbidden address (config)
     │   ├── BodyTooLargeError         the body (after decompression) passed the cap
     │   ├── DeadlineExceededError     the whole fetch took longer than its deadline
+    │   ├── InvalidURLError           a URL that cannot be parsed, e.g. the host `0177.0.0.1`
     │   ├── TooManyRedirectsError     the redirect chain is longer than allowed
     │   ├── UnsupportedSchemeError    a URL (or redirect target) that is not http/https
     │   └── HTTPStatusError           a non-2xx/304 answer from the server
     ├── ParseError                    a body could not be turned into a feed (not a feed, timeout)
-    └── StorageError                  the database is missing, unmigrated or unreachable
+    ├── StorageError                  the database is missing, unmigrated or unreachable
+    └── UnexpectedError               a bug met while handling one item of a batch (see below)
 
-Anything else is a bug: it is logged with context and re-raised.
+Each error that reaches a feed carries an `ErrorClass`, decided once where it is raised:
+`permanent` failures count towards disabling the feed, `transient` and `rate_limited` ones are
+retried with back-off, and `config` ones (the SSRF guard) wait for the operator: retried on the
+longest back-off, never counted towards disabling.
+
+Anything else is a bug. A batch loop (one ingestion cycle) logs it once with its traceback and
+the item it was working on, records it against that item as an `UnexpectedError` ("internal
+error", transient) and goes on with the next item; everywhere else it is re-raised.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ class ErrorClass(enum.StrEnum):
     PERMANENT = "permanent"
     TRANSIENT = "transient"
     RATE_LIMITED = "rate_limited"
+    CONFIG = "config"
 
 
 class MonitorError(Exception):
@@ -53,9 +63,10 @@ class FetchError(MonitorError):
 
 
 class BlockedAddressError(FetchError):
-    """The URL's host resolves to an address the SSRF guard refuses."""
+    """The URL's host resolves to an address the SSRF guard refuses: a configuration problem
+    (the message names `[network] allow_cidrs`), not a fault of the feed."""
 
-    error_class = ErrorClass.PERMANENT
+    error_class = ErrorClass.CONFIG
 
 
 class BodyTooLargeError(FetchError):
@@ -66,6 +77,12 @@ class BodyTooLargeError(FetchError):
 
 class DeadlineExceededError(FetchError):
     """The fetch as a whole took longer than its deadline."""
+
+
+class InvalidURLError(FetchError):
+    """A URL, or a redirect target, that cannot be parsed (a malformed host or port)."""
+
+    error_class = ErrorClass.PERMANENT
 
 
 class TooManyRedirectsError(FetchError):
@@ -88,3 +105,9 @@ class HTTPStatusError(FetchError):
         self.status = status
         self.error_class = error_class
         self.retry_after_s = retry_after_s
+
+
+class UnexpectedError(MonitorError):
+    """A bug met while handling one item of a batch: recorded against the item, retried."""
+
+    error_class = ErrorClass.TRANSIENT

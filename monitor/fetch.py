@@ -8,11 +8,12 @@ import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpcore
 import httpx
 
+from monitor.clock import Clock, utc_now
 from monitor.config import NetworkSettings
 from monitor.errors import (
     BodyTooLargeError,
@@ -20,6 +21,7 @@ from monitor.errors import (
     ErrorClass,
     FetchError,
     HTTPStatusError,
+    InvalidURLError,
     MonitorError,
     TooManyRedirectsError,
     UnsupportedSchemeError,
@@ -27,6 +29,7 @@ from monitor.errors import (
 
 # Re-exported: the webhook sender imported it from here before monitor.headers existed.
 from monitor.headers import parse_retry_after as parse_retry_after
+from monitor.limits import MAX_ERROR_CHARS, MAX_ETAG_CHARS, MAX_LAST_MODIFIED_CHARS
 from monitor.netguard import AddressPolicy, GuardedNetworkBackend, Resolver
 from monitor.values import FetchedBody, FetchFailure
 
@@ -84,20 +87,34 @@ class HostLimiter:
 
     @asynccontextmanager
     async def hold(self, url: str) -> AsyncIterator[None]:
-        host = httpx.URL(url).host
+        host = host_key(url)
         semaphore = self.semaphores.setdefault(host, asyncio.Semaphore(self.per_host))
         async with semaphore:
             yield
 
 
+def host_key(url: str) -> str:
+    """The host name a URL names, for the per-host limit; a URL too broken to parse is its own
+    key (fetching it fails with InvalidURLError at once)."""
+    try:
+        return httpx.URL(url).host
+    except (httpx.InvalidURL, UnicodeError):
+        return url
+
+
 async def fetch_feed(
-    client: httpx.AsyncClient, url: str, validators: Validators, settings: NetworkSettings
+    client: httpx.AsyncClient,
+    url: str,
+    validators: Validators,
+    settings: NetworkSettings,
+    clock: Clock = utc_now,
 ) -> FetchedBody:
-    """GET a feed, following redirects by hand; raise a FetchError subclass on failure."""
+    """GET a feed, following redirects by hand; raise a FetchError subclass on failure.
+    `clock` dates the answer, for a Retry-After given as an HTTP date."""
     started = time.monotonic()
     try:
         async with asyncio.timeout(settings.total_deadline_s):
-            return await follow_redirects(client, url, validators, settings, started)
+            return await follow_redirects(client, url, validators, settings, started, clock)
     except TimeoutError:
         raise DeadlineExceededError(
             f"no complete answer within {settings.total_deadline_s:g} s"
@@ -105,9 +122,10 @@ async def fetch_feed(
     except httpx.TimeoutException as exc:
         raise FetchError(f"timed out: {type(exc).__name__}") from None
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        raise FetchError(
-            f"bad URL: {exc}",
-        ) from None
+        raise InvalidURLError(f"invalid URL: {exc}") from None
+    except UnicodeError as exc:
+        # idna refuses the host name (an empty or over-long label, a bad xn-- label).
+        raise InvalidURLError(f"invalid host name: {exc}") from None
     except httpx.HTTPError as exc:
         raise FetchError(f"{type(exc).__name__}: {exc}") from None
 
@@ -118,59 +136,107 @@ async def follow_redirects(
     validators: Validators,
     settings: NetworkSettings,
     started: float,
+    clock: Clock,
 ) -> FetchedBody:
     current = require_http_url(url)
     for _hop in range(settings.max_redirects + 1):
         request = client.build_request("GET", current, headers=request_headers(validators))
-        response = await client.send(request, stream=True)
+        response = await send(client, request)
         try:
             if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
                 current = require_http_url(str(response.url.join(response.headers["location"])))
                 continue
-            return await read_response(response, settings, started)
+            return await read_response(response, settings, started, clock())
         finally:
             await response.aclose()
     raise TooManyRedirectsError(f"more than {settings.max_redirects} redirects")
 
 
+async def send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    try:
+        return await client.send(request, stream=True)
+    except httpx.RemoteProtocolError as exc:
+        # httpx parses a redirect's Location even when it does not follow it.
+        if "location header" not in str(exc):
+            raise
+        raise InvalidURLError(f"invalid redirect target: {exc}") from None
+
+
 def require_http_url(url: str) -> str:
-    scheme = httpx.URL(url).scheme
+    """The URL itself when it parses and is http(s); else a permanent, one-line error (httpx
+    refuses ambiguous hosts such as `0177.0.0.1` or `127.000.000.001`)."""
+    try:
+        parsed = httpx.URL(url)
+        scheme = parsed.scheme
+        parsed.host  # noqa: B018 - decoding an xn-- host is where idna refuses a bad label
+    except httpx.InvalidURL as exc:
+        raise InvalidURLError(f"invalid URL {shorten(url)}: {exc}") from None
+    except UnicodeError as exc:
+        raise InvalidURLError(f"invalid host name in {shorten(url)}: {exc}") from None
     if scheme not in ("http", "https"):
         raise UnsupportedSchemeError(f"unsupported URL scheme {scheme!r}")
     return url
 
 
+def shorten(url: str, max_chars: int = 200) -> str:
+    return url if len(url) <= max_chars else url[:max_chars] + "…"
+
+
 def request_headers(validators: Validators) -> dict[str, str]:
+    """Conditional-GET headers; a validator stored before it was checked is sent only if sane."""
     headers = {"Accept-Encoding": "gzip, deflate"}
-    if validators.etag:
+    if validators.etag and is_sane_validator(validators.etag, MAX_ETAG_CHARS):
         headers["If-None-Match"] = validators.etag
-    if validators.last_modified:
+    if validators.last_modified and is_sane_validator(
+        validators.last_modified, MAX_LAST_MODIFIED_CHARS
+    ):
         headers["If-Modified-Since"] = validators.last_modified
     return headers
 
 
+def is_sane_validator(value: str, max_chars: int) -> bool:
+    """Printable ASCII within its limit: what can be stored and sent back as it came."""
+    return 0 < len(value) <= max_chars and all(" " <= char <= "~" for char in value)
+
+
+VALIDATOR_LIMITS = {"etag": MAX_ETAG_CHARS, "last-modified": MAX_LAST_MODIFIED_CHARS}
+
+
+def sane_headers(headers: httpx.Headers) -> dict[str, str]:
+    """Response headers by lower-case name, without a validator that is over its limit or not
+    printable ASCII (it is dropped, not stored: the next fetch is simply unconditional)."""
+    kept: dict[str, str] = {}
+    for key, value in headers.items():
+        name = key.lower()
+        limit = VALIDATOR_LIMITS.get(name)
+        if limit is None or is_sane_validator(value, limit):
+            kept[name] = value
+    return kept
+
+
 async def read_response(
-    response: httpx.Response, settings: NetworkSettings, started: float
+    response: httpx.Response, settings: NetworkSettings, started: float, now: datetime
 ) -> FetchedBody:
     status = response.status_code
     if status != 304 and not 200 <= status < 300:
-        raise status_error(status, response.headers.get("retry-after"))
+        raise status_error(status, response.headers.get("retry-after"), now)
     body, wire_bytes = b"", 0
     if status != 304:
         body, wire_bytes = await read_capped_body(response, settings.max_body_bytes)
     return FetchedBody(
         final_url=str(response.url),
         status=status,
-        headers={key.lower(): value for key, value in response.headers.items()},
+        headers=sane_headers(response.headers),
         body=body,
         wire_bytes=wire_bytes,
         duration_s=time.monotonic() - started,
     )
 
 
-def status_error(status: int, retry_after: str | None) -> HTTPStatusError:
-    """Classify an HTTP error status once: rate-limited, transient or permanent."""
-    delay = parse_retry_after(retry_after, datetime.now(UTC))
+def status_error(status: int, retry_after: str | None, now: datetime) -> HTTPStatusError:
+    """Classify an HTTP error status once: rate-limited, transient or permanent. Pure: a
+    Retry-After date is measured from `now`; a Retry-After that is garbage is ignored."""
+    delay = parse_retry_after(retry_after, now)
     if status == 429 or (status == 503 and delay is not None):
         return HTTPStatusError(status, ErrorClass.RATE_LIMITED, delay)
     if status in TRANSIENT_STATUSES or status >= 500:
@@ -247,7 +313,8 @@ def describe_failure(exc: MonitorError, duration_s: float) -> FetchFailure:
     return FetchFailure(
         error_class=getattr(exc, "error_class", ErrorClass.TRANSIENT),
         error_type=type(exc).__name__,
-        message=str(exc) or type(exc).__name__,
+        # An error may quote what the server sent: bounded before it is stored.
+        message=(str(exc) or type(exc).__name__)[:MAX_ERROR_CHARS],
         http_status=exc.status if isinstance(exc, HTTPStatusError) else None,
         retry_after_s=exc.retry_after_s if isinstance(exc, HTTPStatusError) else None,
         duration_s=duration_s,

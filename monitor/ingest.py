@@ -1,6 +1,13 @@
 """One ingestion cycle: due feeds → fetch (concurrently) → parse (worker processes) → store.
 
-An error in one feed is recorded against that feed and never stops the cycle.
+The per-feed boundary covers every stage: fetch, parse, store and schedule. Whatever one feed
+raises, its transaction is rolled back, the error is classified once and recorded against the
+feed in a fresh transaction, and the cycle goes on. Only a failure to record that error (the
+database itself is gone) stops the cycle.
+
+Cancelling a cycle (Ctrl-C) cancels the feeds in flight and waits for them: each feed's result
+is one transaction, so it is stored whole or not at all, and a feed not recorded keeps its
+lease (owned by `Ingestor.owner`, released by the runtime or expiring after `lease_s`).
 """
 
 from __future__ import annotations
@@ -18,11 +25,12 @@ from datetime import datetime
 from typing import TypeVar
 
 import httpx
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import utc_now
 from monitor.config import Settings
-from monitor.errors import MonitorError
+from monitor.errors import MonitorError, UnexpectedError
 from monitor.feedlist import load_feed_file
 from monitor.fetch import HostLimiter, Validators, describe_failure, fetch_feed, open_client
 from monitor.netguard import Resolver
@@ -71,11 +79,15 @@ class Ingestor:
         limiter = HostLimiter(self.settings.network.per_host_concurrency)
         slots = asyncio.Semaphore(self.settings.network.max_concurrency)
         results: list[FeedCycleResult] = []
-        for next_done in asyncio.as_completed([self.ingest_feed(f, limiter, slots) for f in due]):
-            result = await next_done
-            results.append(result)
-            if on_progress:
-                on_progress(result, len(results), len(due))
+        tasks = [asyncio.create_task(self.ingest_feed(f, limiter, slots)) for f in due]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                result = await next_done
+                results.append(result)
+                if on_progress:
+                    on_progress(result, len(results), len(due))
+        finally:
+            await cancel_and_wait(tasks)
         return summarise(results, time.monotonic() - started)
 
     def due_feeds(self, only_url: str | None) -> list[FeedRecord]:
@@ -87,8 +99,10 @@ class Ingestor:
     async def ingest_feed(
         self, feed: FeedRecord, limiter: HostLimiter, slots: asyncio.Semaphore
     ) -> FeedCycleResult:
+        """Fetch, parse, store and schedule one feed; any exception is recorded against it."""
         started_at, started = self.clock(), time.monotonic()
         fetched: FetchedBody | None = None
+        stage = "fetch"
         try:
             async with slots, limiter.hold(feed.url):
                 fetched = await fetch_feed(
@@ -96,13 +110,16 @@ class Ingestor:
                     feed.url,
                     Validators(feed.etag, feed.last_modified),
                     self.settings.network,
+                    self.clock,
                 )
+            stage = "parse"
             parsed = None if fetched.is_not_modified else await self.parse(feed, fetched)
+            stage = "store"
+            body = fetched
+            return await self.in_db_thread(lambda: self.store(feed, body, parsed, started_at))
         except Exception as exc:
-            if not isinstance(exc, MonitorError):
-                log.exception("unexpected error while ingesting %s", feed.url)
-            return await self.record_failure(feed, exc, fetched, started_at, started)
-        return await self.in_db_thread(lambda: self.store(feed, fetched, parsed, started_at))
+            error = exc if isinstance(exc, MonitorError) else unexpected(exc, feed, stage)
+            return await self.record_failure(feed, error, fetched, started_at, started)
 
     async def parse(self, feed: FeedRecord, fetched: FetchedBody) -> ParsedFeed:
         options = self.parsers.options(self.clock(), feed.language)
@@ -150,13 +167,11 @@ class Ingestor:
     async def record_failure(
         self,
         feed: FeedRecord,
-        exc: Exception,
+        exc: MonitorError,
         fetched: FetchedBody | None,
         started_at: datetime,
         started: float,
     ) -> FeedCycleResult:
-        if not isinstance(exc, MonitorError):
-            exc = MonitorError(f"internal error: {type(exc).__name__}: {exc}")
         failure = describe_failure(exc, time.monotonic() - started)
         state = plan_after_failure(
             feed, failure, self.clock(), self.settings.fetch, self.rng.random()
@@ -189,6 +204,30 @@ class Ingestor:
 
     def close(self) -> None:
         self.db_thread.shutdown(wait=True)
+
+
+def unexpected(exc: Exception, feed: FeedRecord, stage: str) -> UnexpectedError:
+    """Log a bug once, with its traceback and the feed, and turn it into the error recorded
+    against the feed. A database error is named by the driver's own one-line message (the
+    statement and its parameters, which may hold megabytes of feed text, are left out)."""
+    log.error(
+        "unexpected error while ingesting a feed",
+        exc_info=exc,
+        extra={"feed": feed.url, "stage": stage},
+    )
+    cause: BaseException = exc
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        cause = exc.orig
+    first_line = (str(cause).strip().splitlines() or [""])[0]
+    return UnexpectedError(f"internal error in {stage}: {type(cause).__name__}: {first_line}")
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task[FeedCycleResult]]) -> None:
+    """Cancel what is still running and wait for it, so no feed is left half-done behind the
+    cycle; an error already raised by one of them is not raised twice."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def attempt_log(

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import httpcore
 
-from monitor.errors import BlockedAddressError, FetchError
+from monitor.errors import BlockedAddressError, FetchError, InvalidURLError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -73,6 +73,9 @@ class SystemResolver:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise FetchError(f"cannot resolve {host}: {exc.strerror}") from None
+        except UnicodeError as exc:
+            # The idna codec refuses the name (an empty label as in `a..b`, one over 63 chars).
+            raise InvalidURLError(f"invalid host name {host[:100]!r}: {exc}") from None
         return [str(info[4][0]) for info in infos]
 
 

@@ -73,10 +73,15 @@ def plan_after_failure(
     jitter: float,
 ) -> FeedStateUpdate:
     """Back off exponentially (with `jitter` in [0, 1)), honour Retry-After, and disable a feed
-    after too many consecutive permanent failures."""
+    after too many consecutive permanent failures. A configuration problem (the SSRF guard)
+    says nothing about the feed: it neither counts towards disabling nor breaks the streak,
+    and is retried on the longest back-off."""
     failures = feed.consecutive_failures + 1
-    permanent = feed.permanent_failures + 1 if failure.error_class is ErrorClass.PERMANENT else 0
-    disabled = permanent >= settings.disable_after_permanent_failures
+    permanent = count_permanent(feed.permanent_failures, failure.error_class)
+    disabled = (
+        failure.error_class is ErrorClass.PERMANENT
+        and permanent >= settings.disable_after_permanent_failures
+    )
     return FeedStateUpdate(
         outcome=OUTCOME_ERROR,
         next_poll_at=now
@@ -98,9 +103,17 @@ def plan_after_failure(
     )
 
 
+def count_permanent(streak: int, error_class: ErrorClass) -> int:
+    if error_class is ErrorClass.PERMANENT:
+        return streak + 1
+    return streak if error_class is ErrorClass.CONFIG else 0
+
+
 def retry_delay_s(
     feed: FeedRecord, failure: FetchFailure, failures: int, settings: FetchSettings, jitter: float
 ) -> float:
+    if failure.error_class is ErrorClass.CONFIG:
+        return float(settings.backoff_max_s)
     if failure.error_class is ErrorClass.RATE_LIMITED and failure.retry_after_s is not None:
         return max(
             float(feed.poll_interval_s), min(failure.retry_after_s, settings.retry_after_cap_s)

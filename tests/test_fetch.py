@@ -6,7 +6,9 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Sequence
+from datetime import timedelta
 
+import httpx
 import pytest
 
 from monitor.config import NetworkSettings
@@ -17,9 +19,20 @@ from monitor.errors import (
     ErrorClass,
     FetchError,
     HTTPStatusError,
+    InvalidURLError,
     TooManyRedirectsError,
 )
-from monitor.fetch import BodyDecoder, Validators, fetch_feed, open_client, parse_retry_after
+from monitor.fetch import (
+    BodyDecoder,
+    Validators,
+    fetch_feed,
+    host_key,
+    open_client,
+    parse_retry_after,
+    request_headers,
+    sane_headers,
+    status_error,
+)
 from monitor.loopback import FeedServer, Reply, item, rss
 from monitor.values import FetchedBody
 from tests.conftest import SettingsFactory
@@ -196,11 +209,100 @@ class TestStatusClassification:
         assert parse_retry_after("Sun, 22 Nov 2026 12:10:00 GMT", NOW) == 600.0
         assert parse_retry_after("soon", NOW) is None
 
+    def test_classifier_takes_now(self) -> None:
+        """The status classifier is pure: a Retry-After date is measured from the `now` given."""
+        later = status_error(503, "Sun, 22 Nov 2026 12:10:00 GMT", NOW + timedelta(minutes=4))
+        assert (later.error_class, later.retry_after_s) == (ErrorClass.RATE_LIMITED, 360.0)
+
+    def test_retry_after_date_measured_from_the_fetch_clock(
+        self, feed_server: FeedServer, network: NetworkSettings
+    ) -> None:
+        """fetch_feed dates a Retry-After HTTP date with the clock it is given."""
+        url = feed_server.add(
+            "/later", Reply(429, {"Retry-After": "Sun, 22 Nov 2026 12:10:00 GMT"}, b"")
+        )
+
+        async def run() -> None:
+            async with open_client(network) as client:
+                await fetch_feed(client, url, Validators(), network, clock=lambda: NOW)
+
+        with pytest.raises(HTTPStatusError) as caught:
+            asyncio.run(run())
+        assert caught.value.retry_after_s == 600.0
+
+    @pytest.mark.parametrize("value", ["²", "9" * 5000, "soon", "-5"])
+    def test_garbage_retry_after_on_503_is_transient(
+        self, feed_server: FeedServer, network: NetworkSettings, value: str
+    ) -> None:
+        """A Retry-After that is not a bounded ASCII number or a date is ignored."""
+        url = feed_server.add("/busy", Reply(503, {"Retry-After": value}, b"busy"))
+        with pytest.raises(HTTPStatusError) as caught:
+            fetch(network, url)
+        assert (caught.value.error_class, caught.value.retry_after_s) == (
+            ErrorClass.TRANSIENT,
+            None,
+        )
+
     def test_connection_refused_is_transient(self, network: NetworkSettings) -> None:
         """Nothing listening: a transient error, no exception escapes."""
         with pytest.raises(FetchError) as caught:
             fetch(network, "http://127.0.0.1:9/feed")
         assert caught.value.error_class is ErrorClass.TRANSIENT
+
+
+class TestInvalidURL:
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://0177.0.0.1/feed",
+            "http://127.000.000.001/feed",
+            "http://[::1/feed",
+            "http://a..b/feed",
+            "http://xn--a/feed",
+            "http://" + "a" * 64 + ".example/feed",
+        ],
+    )
+    def test_unparseable_url_is_permanent(self, network: NetworkSettings, url: str) -> None:
+        """Hosts httpx or idna refuse raise InvalidURLError (permanent, one clear line)."""
+        with pytest.raises(InvalidURLError, match=r"^invalid ") as caught:
+            fetch(network, url)
+        assert caught.value.error_class is ErrorClass.PERMANENT
+
+    def test_unparseable_redirect_target_is_permanent(
+        self, feed_server: FeedServer, network: NetworkSettings
+    ) -> None:
+        """A redirect to `0177.0.0.1` is refused at the hop like a feed URL would be."""
+        url = feed_server.add("/hop", Reply(302, {"Location": "http://0177.0.0.1/feed"}))
+        with pytest.raises(InvalidURLError, match=r"0177\.0\.0\.1"):
+            fetch(network, url)
+
+    def test_host_limiter_accepts_any_url(self) -> None:
+        """The per-host limiter keys a URL it cannot parse by the URL itself, never raising."""
+        assert host_key("http://0177.0.0.1/x") == "http://0177.0.0.1/x"
+        assert host_key("http://News.Example.org:8080/x") == "news.example.org"
+
+
+class TestSaneHeaders:
+    def test_validators_over_limit_or_not_printable_ascii_dropped(self) -> None:
+        """An ETag over 1,024 characters, a Last-Modified over 128 or one with a control or
+        non-ASCII character is dropped; other headers are kept, by lower-case name."""
+        headers = httpx.Headers(
+            [
+                ("ETag", '"' + "e" * 1100 + '"'),
+                ("Last-Modified", "x" * 129),
+                ("Cache-Control", "max-age=60"),
+            ]
+        )
+        assert sane_headers(headers) == {"cache-control": "max-age=60"}
+        assert sane_headers(httpx.Headers([(b"ETag", b'"caf\xe9"')])) == {}
+        assert sane_headers(httpx.Headers({"ETag": '"' + "e" * 1022 + '"'})) == {
+            "etag": '"' + "e" * 1022 + '"'
+        }
+
+    def test_stored_insane_validator_not_sent(self) -> None:
+        """A validator stored before it was checked is not sent back."""
+        headers = request_headers(Validators('"caf\xe9"', "x" * 200))
+        assert "If-None-Match" not in headers and "If-Modified-Since" not in headers
 
 
 class TestSSRFGuard:
@@ -210,12 +312,14 @@ class TestSSRFGuard:
     def test_loopback_spellings_blocked_by_default(
         self, feed_server: FeedServer, network: NetworkSettings, host: str
     ) -> None:
-        """Loopback in any spelling is refused before a request is sent."""
+        """Loopback in any spelling is refused before a request is sent, as a configuration
+        problem whose message names the setting that would allow it."""
         feed_server.add("/feed", Reply(body=FEED))
         port = feed_server.port
         with pytest.raises(BlockedAddressError) as caught:
             fetch(network.model_copy(update={"allow_cidrs": ()}), f"http://{host}:{port}/feed")
-        assert caught.value.error_class is ErrorClass.PERMANENT
+        assert caught.value.error_class is ErrorClass.CONFIG
+        assert "allow it with [network] allow_cidrs" in str(caught.value)
         assert feed_server.hits("/feed") == []
 
     def test_odd_spelling_reaches_an_allowed_range(

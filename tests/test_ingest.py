@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -248,17 +251,64 @@ class TestGuardInCycle:
         sqlite_sessions: sessionmaker[Session],
         make_settings: SettingsFactory,
     ) -> None:
-        """With the default (empty) allow list a loopback feed fails as blocked, permanently."""
+        """With the default (empty) allow list a loopback feed fails as blocked: a configuration
+        problem with the hint to allow_cidrs, not a permanent failure of the feed."""
         clock = Clock()
         url = feed_server.add("/feed", Reply(200, {}, rss([item("x", "https://e.org/x", "x")])))
         store_feeds(sqlite_sessions, [url], clock)
         summary = run_cycle(make_settings(network={"allow_cidrs": []}), sqlite_sessions, clock)
         assert summary.feeds_failed == 1
         state = feed_state(sqlite_sessions, url)
-        assert state.last_error_class == "permanent" and "non-public address" in (
-            state.last_error or ""
-        )
+        assert state.last_error_class == "config" and state.permanent_failures == 0
+        assert "allow it with [network] allow_cidrs" in (state.last_error or "")
         assert feed_server.hits("/feed") == []
+
+
+class ConcurrencyProbe:
+    """Routes that hold each request a moment and record how many were in flight at once,
+    per host and overall."""
+
+    def __init__(self, hold_s: float = 0.15) -> None:
+        self.hold_s = hold_s
+        self.lock = threading.Lock()
+        self.in_flight: dict[str, int] = {}
+        self.peaks: dict[str, int] = {}
+
+    def route(self, host: str) -> Callable[[dict[str, str]], Reply]:
+        def hold(_headers: dict[str, str]) -> Reply:
+            self.count(host, +1)
+            time.sleep(self.hold_s)  # the server's pace, not the test's clock
+            self.count(host, -1)
+            return Reply(200, {}, rss([item("Held story", "https://e.org/h", "h")]))
+
+        return hold
+
+    def count(self, host: str, step: int) -> None:
+        with self.lock:
+            for key in (host, "all"):
+                self.in_flight[key] = self.in_flight.get(key, 0) + step
+                self.peaks[key] = max(self.peaks.get(key, 0), self.in_flight[key])
+
+
+class TestHostLimiter:
+    def test_at_most_n_requests_per_host_and_hosts_in_parallel(
+        self, sqlite_sessions: sessionmaker[Session], make_settings: SettingsFactory
+    ) -> None:
+        """With per_host_concurrency 2, no host ever sees more than 2 requests at once, while
+        two hosts are fetched side by side (4 in flight overall)."""
+        clock = Clock()
+        settings = make_settings(network={"per_host_concurrency": 2, "max_concurrency": 16})
+        probe = ConcurrencyProbe()
+        with FeedServer("127.0.0.1") as one, FeedServer("127.0.0.2") as two:
+            urls = [
+                server.add(f"/f{n}", probe.route(server.host))
+                for server in (one, two)
+                for n in range(6)
+            ]
+            store_feeds(sqlite_sessions, urls, clock)
+            summary = run_cycle(settings, sqlite_sessions, clock)
+        assert summary.feeds_ok == 12
+        assert probe.peaks == {"127.0.0.1": 2, "127.0.0.2": 2, "all": 4}
 
 
 class TestDefaultFeeds:

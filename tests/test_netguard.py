@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 
 import pytest
 
-from monitor.errors import BlockedAddressError
-from monitor.netguard import AddressPolicy, choose_allowed_address
+from monitor.errors import BlockedAddressError, ErrorClass, InvalidURLError
+from monitor.netguard import AddressPolicy, SystemResolver, choose_allowed_address
 
 DEFAULT = AddressPolicy()
 LOOPBACK_ALLOWED = AddressPolicy((ipaddress.ip_network("127.0.0.0/8"),))
@@ -60,3 +61,19 @@ class TestChooseAddress:
     def test_first_allowed_address_is_used(self) -> None:
         """The connection goes to the vetted address itself."""
         assert choose_allowed_address("e.org", ["93.184.216.34"], DEFAULT) == "93.184.216.34"
+
+
+class TestSystemResolver:
+    @pytest.mark.parametrize("host", ["a..b", "a" * 64 + ".example"])
+    def test_name_idna_refuses_is_an_invalid_url(self, host: str) -> None:
+        """A host name the idna codec refuses is an InvalidURLError (permanent), not a bug."""
+        with pytest.raises(InvalidURLError, match="invalid host name") as caught:
+            asyncio.run(SystemResolver().resolve(host, 80))
+        assert caught.value.error_class is ErrorClass.PERMANENT
+
+    def test_blocked_address_is_a_configuration_problem(self) -> None:
+        """The SSRF guard's refusal is classified `config` and names the setting to change."""
+        with pytest.raises(BlockedAddressError) as caught:
+            choose_allowed_address("intranet.example", ["10.0.0.5"], DEFAULT)
+        assert caught.value.error_class is ErrorClass.CONFIG
+        assert "allow it with [network] allow_cidrs" in str(caught.value)

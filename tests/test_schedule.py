@@ -134,6 +134,31 @@ class TestFailure:
         assert state.enabled and state.permanent_failures == 0 and state.consecutive_failures == 3
 
 
+class TestConfigProblem:
+    def test_blocked_address_never_disables_the_feed(self) -> None:
+        """A feed refused by the SSRF guard stays enabled however often it is refused, and its
+        permanent streak is neither counted up nor reset."""
+        feed = make_feed(consecutive_failures=9, permanent_failures=2)
+        for _ in range(10):
+            state = plan_after_failure(feed, make_failure(ErrorClass.CONFIG), NOW, SETTINGS, 0.5)
+            feed = make_feed(
+                consecutive_failures=state.consecutive_failures,
+                permanent_failures=state.permanent_failures,
+            )
+        assert state.enabled and state.disabled_reason is None
+        assert state.permanent_failures == 2 and state.consecutive_failures == 19
+        assert state.last_error_class == "config"
+
+    def test_blocked_address_retried_on_the_longest_backoff(self) -> None:
+        """A configuration problem waits the longest back-off, whatever the jitter: the
+        operator has to act first."""
+        for jitter in (0.0, 0.999):
+            state = plan_after_failure(
+                make_feed(), make_failure(ErrorClass.CONFIG), NOW, SETTINGS, jitter
+            )
+            assert state.next_poll_at == NOW + timedelta(seconds=SETTINGS.backoff_max_s)
+
+
 class TestHostileHeaders:
     def test_overlong_max_age_is_no_hint(self) -> None:
         """A `max-age` of 5,000 digits (past int()'s 4,300-digit limit) is ignored, not raised."""

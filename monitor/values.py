@@ -389,13 +389,14 @@ class DeliveryRow:
     alert_type: AlertType
     rule: str
     channel: str
+    webhook_id: str  # the receiver's idempotency key: the same on every attempt
     status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
     delivered_at: datetime | None
     message: str
-    lease_owner: str | None = None
+    lease_owner: str | None  # the dispatcher holding it now, if any
 
 
 @dataclass(frozen=True, slots=True)

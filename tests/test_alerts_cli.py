@@ -95,6 +95,23 @@ class TestCommands:
         assert json.loads(result.stdout)["ok"] is True
         assert json.loads(sink.received[0].body)["type"] == "test"
 
+    def test_test_channel_failure_is_one_line(self, tmp_path: Path) -> None:
+        """`alerts test ops` against a 503 with a garbage Retry-After prints the outcome and
+        one error line, exit 1, no traceback."""
+        with WebhookSink(lambda r: Reply(503, {"Retry-After": "²"})) as sink:
+            result = run(
+                config_file(tmp_path, HOOK.format(url=sink.url())),
+                "alerts",
+                "test",
+                "ops",
+                secret=new_secret(),
+            )
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        outcome = json.loads(result.stdout)
+        assert (outcome["ok"], outcome["result"], outcome["status_code"]) == (False, "failed", 503)
+        assert outcome["retry_after_s"] is None
+        assert "test message to ops failed: HTTP 503" in result.stderr
+
     def test_list_and_retry(self, tmp_path: Path) -> None:
         """`alerts list --status dead` shows a dead delivery; `alerts retry` makes it due again."""
         config = config_file(tmp_path, HOOK.format(url="https://h.example/x"))
@@ -119,6 +136,8 @@ class TestCommands:
         assert [(d["alert_id"], d["status"], d["last_error"]) for d in listed] == [
             (alert_id, "dead", "HTTP 500")
         ]
+        assert listed[0]["webhook_id"].startswith("msg_") and listed[0]["lease_owner"] is None
+        assert listed[0]["attempts_logged"] == 0
         assert "is due now" in run(config, "alerts", "retry", str(listed[0]["id"])).stdout
         again = json.loads(run(config, "alerts", "list", "--format", "json").stdout)
         assert (again[0]["status"], again[0]["attempts"]) == ("pending", 0)

@@ -313,6 +313,7 @@ def list_deliveries(
             AlertType(kind),
             rule,
             d.channel,
+            d.webhook_id,
             DeliveryStatus(d.status),
             d.attempts,
             d.next_attempt_at,

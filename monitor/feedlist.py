@@ -11,6 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from monitor.config import describe_validation_error, read_toml
 from monitor.errors import ConfigError
+from monitor.limits import (
+    MAX_FEED_NAME_CHARS,
+    MAX_LANGUAGE_CHARS,
+    MAX_URL_CHARS,
+    fit_or_none,
+    truncate_or_none,
+)
 from monitor.values import FeedRecord, FeedSpec
 
 
@@ -46,7 +53,8 @@ def load_feed_file(path: Path) -> list[FeedSpec]:
 
 
 def read_opml(data: bytes, source: str) -> list[FeedSpec]:
-    """Every outline with an `xmlUrl`, at any depth."""
+    """Every outline with an http(s) `xmlUrl`, at any depth, within the stored limits: a URL
+    over MAX_URL_CHARS is skipped, a longer name cut, an over-long language left out."""
     if b"<!DOCTYPE" in data[:4096].upper():
         raise ConfigError(f"{source}: OPML with a DOCTYPE is refused")
     try:
@@ -56,9 +64,12 @@ def read_opml(data: bytes, source: str) -> list[FeedSpec]:
     specs = []
     for outline in root.iter("outline"):
         url = (outline.get("xmlUrl") or "").strip()
-        if url.startswith(("http://", "https://")):
-            name = outline.get("title") or outline.get("text")
-            specs.append(FeedSpec(url=url, name=name, language=outline.get("language")))
+        if url.startswith(("http://", "https://")) and len(url) <= MAX_URL_CHARS:
+            name = truncate_or_none(
+                outline.get("title") or outline.get("text"), MAX_FEED_NAME_CHARS
+            )
+            language = fit_or_none(outline.get("language"), MAX_LANGUAGE_CHARS)
+            specs.append(FeedSpec(url=url, name=name, language=language))
     return specs
 
 

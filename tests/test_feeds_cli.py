@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
+from monitor.limits import MAX_FEED_NAME_CHARS, MAX_LANGUAGE_CHARS, MAX_URL_CHARS
 from monitor.loopback import FeedServer, Reply, item, rss
 
 RSS = Reply(200, {"Content-Type": "application/rss+xml"}, rss([item("a", "https://e.org/1", "1")]))
@@ -213,3 +214,34 @@ class TestEnableAndPoll:
         for command in ("enable", "poll"):
             code, _, err = monitor("feeds", command, "https://nowhere.example/rss")
             assert (code, err) == (1, "monitor: no such feed: https://nowhere.example/rss\n")
+
+
+class TestLimits:
+    def test_add_refuses_values_over_the_column_limits(self, monitor: Monitor) -> None:
+        """A URL, name or language longer than its column is a usage error naming the limit,
+        and nothing is added."""
+        long_url = "https://outlet.example/" + "a" * MAX_URL_CHARS
+        for args in (
+            [long_url],
+            ["https://outlet.example/rss", "--name", "n" * (MAX_FEED_NAME_CHARS + 1)],
+            ["https://outlet.example/rss", "--language", "x" * (MAX_LANGUAGE_CHARS + 1)],
+        ):
+            code, _, err = monitor("feeds", "add", *args)
+            assert code == 2 and "over the limit of" in err
+        assert monitor.feed_urls() == []
+
+    def test_opml_values_bounded(self, monitor: Monitor, tmp_path: Path) -> None:
+        """OPML import skips an outline whose URL is over the limit and cuts an over-long name."""
+        opml = tmp_path / "feeds.opml"
+        long_url = "https://outlet.example/" + "a" * MAX_URL_CHARS
+        opml.write_text(
+            '<?xml version="1.0"?><opml version="2.0"><head/><body>'
+            f'<outline type="rss" text="long" xmlUrl="{long_url}"/>'
+            f'<outline type="rss" text="{"n" * 600}" xmlUrl="https://ok.example/rss" '
+            f'language="{"x" * 40}"/>'
+            "</body></opml>"
+        )
+        code, out, _ = monitor("feeds", "import-opml", str(opml))
+        assert code == 0 and "1 feeds in" in out and "1 added" in out
+        state = monitor.feed("https://ok.example/rss")
+        assert len(str(state["name"])) == MAX_FEED_NAME_CHARS and state["language"] is None

@@ -28,6 +28,12 @@ from monitor.cli.common import (
 from monitor.clock import utc_now
 from monitor.errors import ConfigError, MonitorError
 from monitor.feedlist import read_opml, write_opml
+from monitor.limits import (
+    MAX_FEED_NAME_CHARS,
+    MAX_LANGUAGE_CHARS,
+    MAX_URL_CHARS,
+    describe_overflow,
+)
 from monitor.storage.feeds import (
     add_feeds,
     enable_feed,
@@ -105,8 +111,7 @@ def add(
     [network] allow_cidrs); a web page lists the feeds it names instead (--discover adds the
     first); a URL that cannot be reached now is added anyway, with a warning.
     """
-    if not url.startswith(("http://", "https://")):
-        raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
+    require_feed_values(url, name, language)
     settings = settings_for(ctx)
     with open_database(settings) as sessions:
         with sessions.begin() as session:
@@ -123,6 +128,21 @@ def add(
         with sessions.begin() as session:
             added = add_feeds(session, [spec], settings.fetch.default_poll_interval_s, utc_now())
     click.echo(f"added {url}" if added else f"already present: {url}")
+
+
+def require_feed_values(url: str, name: str | None, language: str | None) -> None:
+    """What a user types must fit the feed's columns (monitor.limits)."""
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an http:// or https:// URL", param_hint="URL")
+    for value, hint, max_chars in (
+        (url, "URL", MAX_URL_CHARS),
+        (name, "--name", MAX_FEED_NAME_CHARS),
+        (language, "--language", MAX_LANGUAGE_CHARS),
+    ):
+        if value is not None and len(value) > max_chars:
+            raise click.BadParameter(
+                describe_overflow("it", len(value), max_chars), param_hint=hint
+            )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import cli
+from monitor.cli import COMMANDS, cli
 from monitor.loopback import FeedServer, Reply, item, rss
 
 DATA = Path(__file__).parent / "data"
@@ -49,6 +49,26 @@ class TestHelp:
         result = CliRunner().invoke(cli, [*command, "--help"])
         assert result.exit_code == 0
         assert "Usage:" in result.output
+
+
+class TestLazyRoot:
+    @pytest.mark.parametrize("name", sorted(COMMANDS))
+    def test_registry_matches_the_command(self, name: str) -> None:
+        """Each lazily listed command imports as a command of that name with that short help."""
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None and command.name == name
+        assert command.get_short_help_str(limit=500) == COMMANDS[name].short_help
+
+    def test_root_help_lists_every_command(self) -> None:
+        """`monitor --help` lists every command with its help, without importing them."""
+        output = CliRunner().invoke(cli, ["--help"]).output
+        for name, entry in COMMANDS.items():
+            assert f"  {name} " in output and entry.short_help[:20] in output
+
+    def test_unknown_command_is_a_usage_error(self) -> None:
+        """A mistyped command is refused with click's usage error (exit 2)."""
+        result = CliRunner().invoke(cli, ["feed", "list"])
+        assert result.exit_code == 2 and "No such command 'feed'" in result.output
 
 
 class TestFeeds:

@@ -36,8 +36,10 @@ def is_authorised(request: Request, context: ApiContext) -> bool:
     )
 
 
-def unauthorised() -> HTTPException:
-    return HTTPException(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
+def unauthorised(close: bool = False) -> HTTPException:
+    """401; `close` also ends the connection, so the server stops reading an unread body."""
+    headers = {"WWW-Authenticate": "Bearer", **({"Connection": "close"} if close else {})}
+    return HTTPException(401, "a valid bearer token is required", headers)
 
 
 def require_read_access(request: Request, context: Context) -> None:
@@ -53,7 +55,7 @@ def check_write_access(request: Request) -> None:
             403, f"writes are disabled: set {context.settings.api.token_env} to enable them"
         )
     if not is_authorised(request, context):
-        raise unauthorised()
+        raise unauthorised(close=True)
 
 
 class WriteRoute(APIRoute):

@@ -7,6 +7,7 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
+from monitor.limits import MAX_FEED_NAME_CHARS, MAX_URL_CHARS, truncate_or_none
 from monitor.values import FeedSpec
 
 # Feed links sit in <head>: a page's first 512 KiB is plenty, and bounds the parser's work.
@@ -34,7 +35,8 @@ def is_html_page(body: bytes, content_type: str | None) -> bool:
 def discover_feeds(body: bytes, page_url: str) -> list[FeedSpec]:
     """The feeds the page's `<link rel="alternate" type="application/rss+xml|atom+xml">` tags
     name, resolved against the page URL (or its `<base href>`), http(s) only, each URL once, in
-    document order, at most MAX_DISCOVERED_FEEDS; the link's title becomes the feed's name."""
+    document order, at most MAX_DISCOVERED_FEEDS; the link's title becomes the feed's name.
+    URLs and titles keep to the stored limits (an over-long URL is skipped, a title cut)."""
     finder = FeedLinkFinder(page_url)
     finder.feed(body[:MAX_DISCOVERY_BYTES].decode("utf-8", errors="replace"))
     finder.close()
@@ -59,11 +61,11 @@ class FeedLinkFinder(HTMLParser):
         self.handle_starttag(tag, attrs)
 
     def keep(self, url: str, title: str | None) -> None:
-        if urlsplit(url).scheme not in ("http", "https") or url in self.seen:
+        if urlsplit(url).scheme not in ("http", "https") or len(url) > MAX_URL_CHARS:
             return
-        if len(self.found) < MAX_DISCOVERED_FEEDS:
+        if url not in self.seen and len(self.found) < MAX_DISCOVERED_FEEDS:
             self.seen.add(url)
-            self.found.append(FeedSpec(url=url, name=title))
+            self.found.append(FeedSpec(url=url, name=truncate_or_none(title, MAX_FEED_NAME_CHARS)))
 
 
 def is_feed_link(attributes: dict[str, str]) -> bool:

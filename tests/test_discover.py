@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from monitor.discover import MAX_DISCOVERED_FEEDS, MAX_DISCOVERY_BYTES, discover_feeds, is_html_page
+from monitor.limits import MAX_FEED_NAME_CHARS, MAX_URL_CHARS
 from monitor.loopback import item, rss
 from monitor.values import FeedSpec
 
@@ -60,6 +61,17 @@ class TestDiscoverFeeds:
             '<link rel="alternate" type="application/rss+xml" href="/late">'
         )
         assert discover_feeds(late, PAGE) == []
+
+    def test_stored_limits(self) -> None:
+        """A URL over MAX_URL_CHARS is skipped and a title over MAX_FEED_NAME_CHARS cut."""
+        long_href = "/" + "a" * MAX_URL_CHARS
+        body = page(
+            f'<link rel="alternate" type="application/rss+xml" href="{long_href}">'
+            f'<link rel="alternate" type="application/rss+xml" title="{"t" * 900}" href="/ok">'
+        )
+        [found] = discover_feeds(body, PAGE)
+        assert found.url == "https://news.example/ok"
+        assert found.name is not None and len(found.name) == MAX_FEED_NAME_CHARS
 
     def test_broken_markup_does_not_raise(self) -> None:
         """Unclosed tags and stray bytes still yield the links before them."""

@@ -112,6 +112,12 @@ class TestAddChecksTheGuard:
         assert err.startswith(f"warning: cannot check {url} now") and "added anyway" in err
         assert monitor.feed_urls() == [url]
 
+    def test_unparseable_host_refused(self, monitor: Monitor) -> None:
+        """A URL whose host cannot be parsed (`0177.0.0.1`) is refused in one line, exit 1."""
+        code, _, err = monitor("feeds", "add", "http://0177.0.0.1/rss")
+        assert code == 1 and err.startswith("monitor: not added: invalid") and err.count("\n") == 1
+        assert monitor.feed_urls() == []
+
     def test_known_url_is_not_fetched_again(
         self, monitor: Monitor, feed_server: FeedServer
     ) -> None:

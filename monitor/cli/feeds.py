@@ -1,6 +1,6 @@
 """`monitor feeds …`: the feed list and its health.
 
-`feeds add` checks the URL before storing it: an address the SSRF guard refuses is a
+`feeds add` checks the URL first (monitor.feedcheck): an address the SSRF guard refuses is a
 configuration error (exit 2, nothing added); an HTML page offers the feeds it links to (and
 `--discover` adds the first); a URL that cannot be reached now (no network yet, DNS down, a
 server error) is added anyway with a warning, since the fetcher retries it on schedule.
@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import click
 
@@ -26,7 +24,7 @@ from monitor.cli.common import (
     short_time,
 )
 from monitor.clock import utc_now
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import MonitorError
 from monitor.feedlist import read_opml, write_opml
 from monitor.limits import (
     MAX_FEED_NAME_CHARS,
@@ -43,9 +41,6 @@ from monitor.storage.feeds import (
     remove_feed,
 )
 from monitor.values import FeedRecord, FeedSpec
-
-if TYPE_CHECKING:
-    from monitor.config import NetworkSettings
 
 
 @click.group()
@@ -118,6 +113,8 @@ def add(
             if get_feed(session, url) is not None:
                 click.echo(f"already present: {url}")
                 return
+        from monitor.feedcheck import check_discovered_url, check_feed_url
+
         check = asyncio.run(check_feed_url(url, settings.network))
         if check.page_feeds is not None:
             url = choose_discovered_feed(url, check.page_feeds, discover)
@@ -143,54 +140,6 @@ def require_feed_values(url: str, name: str | None, language: str | None) -> Non
             raise click.BadParameter(
                 describe_overflow("it", len(value), max_chars), param_hint=hint
             )
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class UrlCheck:
-    """What fetching a URL at add time showed: a feed (nothing), an HTML page with the feeds it
-    names, or a warning that it could not be reached now."""
-
-    page_feeds: tuple[FeedSpec, ...] | None = None
-    warning: str | None = None
-
-
-async def check_feed_url(url: str, network: NetworkSettings) -> UrlCheck:
-    """GET the URL with the guarded client (every hop vetted, within its caps)."""
-    from monitor.discover import discover_feeds, is_html_page
-    from monitor.errors import BlockedAddressError, FetchError
-    from monitor.fetch import Validators, fetch_feed, open_client
-
-    try:
-        async with open_client(network) as client:
-            body = await fetch_feed(client, url, Validators(), network)
-    except BlockedAddressError as exc:
-        raise ConfigError(f"cannot add {url}: {exc}") from None
-    except FetchError as exc:
-        return UrlCheck(warning=f"cannot check {url} now: {exc}")
-    if not is_html_page(body.body, body.headers.get("content-type")):
-        return UrlCheck()
-    return UrlCheck(page_feeds=tuple(discover_feeds(body.body, body.final_url)))
-
-
-async def check_discovered_url(url: str, network: NetworkSettings) -> UrlCheck:
-    """A feed URL a page named passes the same guard before it is stored."""
-    from monitor.errors import BlockedAddressError, FetchError
-    from monitor.netguard import AddressPolicy, SystemResolver, choose_allowed_address
-
-    host, port = host_and_port(url)
-    try:
-        addresses = await SystemResolver().resolve(host, port)
-        choose_allowed_address(host, addresses, AddressPolicy(tuple(network.allow_cidrs)))
-    except BlockedAddressError as exc:
-        raise ConfigError(f"cannot add {url}: {exc}") from None
-    except FetchError as exc:
-        return UrlCheck(warning=f"cannot check {url} now: {exc}")
-    return UrlCheck()
-
-
-def host_and_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def choose_discovered_feed(url: str, found: tuple[FeedSpec, ...], discover: bool) -> str:

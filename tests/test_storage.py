@@ -5,12 +5,13 @@ import threading
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.errors import StorageError
 from monitor.storage import migrate
 from monitor.storage.articles import count_articles, insert_articles
-from monitor.storage.engine import open_engine
+from monitor.storage.engine import open_engine, require_writable, sqlite_path
 from monitor.storage.feeds import add_feeds, list_feeds, remove_feed
 from monitor.storage.schema import Base
 from monitor.values import FeedSpec
@@ -284,3 +285,67 @@ class TestFigures:
             figures = read_figures(session, NOW)
         assert figures.feeds_by_status == {"new": 2}
         assert figures.articles == 0 and figures.outbox_backlog == 0
+
+
+class TestSchemaChecks:
+    def test_head_read_from_files_equals_alembics(self) -> None:
+        """The revision graph read from versions/ names the same head as alembic does."""
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(migrate.alembic_config())
+        assert migrate.head_revision() == script.get_current_head()
+        assert set(migrate.revision_graph()) == {r.revision for r in script.walk_revisions()}
+
+    def test_empty_database_gets_the_schema(
+        self, database_url: str, make_settings: SettingsFactory
+    ) -> None:
+        """ensure_schema migrates a database with no tables at all."""
+        engine = open_engine(make_settings(database={"url": database_url}).database)
+        try:
+            migrate.ensure_schema(engine)
+            assert migrate.current_revision(engine) == migrate.head_revision()
+        finally:
+            engine.dispose()
+
+    def test_newer_database_is_refused_without_upgrade_advice(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        """A database stamped by a newer monitor asks for that monitor, not for an upgrade."""
+        with sessions.begin() as session:
+            session.execute(text("UPDATE alembic_version SET version_num = '29991231_0000'"))
+        with pytest.raises(StorageError, match="newer than this code's") as caught:
+            migrate.ensure_schema(sessions.kw["bind"])
+        assert "db upgrade" not in str(caught.value)
+
+
+class TestWritable:
+    def test_writable_database_passes(self, sessions: sessionmaker[Session]) -> None:
+        """require_writable accepts an ordinary migrated database and changes nothing."""
+        require_writable(sessions.kw["bind"])
+        assert migrate.current_revision(sessions.kw["bind"]) == migrate.head_revision()
+
+    def test_read_only_sqlite_is_refused(self, sqlite_sessions: sessionmaker[Session]) -> None:
+        """An SQLite file opened read-only fails the check in one line naming the file."""
+        path = sqlite_path(sqlite_sessions.kw["bind"].url)
+        read_only = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+        try:
+            with pytest.raises(StorageError, match="readonly") as caught:
+                require_writable(read_only)
+            assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+        finally:
+            read_only.dispose()
+
+    @pytest.mark.postgres
+    def test_read_only_postgres_is_refused(self, postgres_url: str) -> None:
+        """A PostgreSQL session in read-only transactions fails the check."""
+        engine = create_engine(postgres_url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        read_only = create_engine(
+            postgres_url, connect_args={"options": "-c default_transaction_read_only=on"}
+        )
+        try:
+            with pytest.raises(StorageError, match="read-only transaction"):
+                require_writable(read_only)
+        finally:
+            read_only.dispose()

@@ -19,8 +19,10 @@ from monitor.alerts.senders import Sender, SendResult, open_senders
 from monitor.alerts.signing import decode_secret, webhook_headers
 from monitor.config import AlertSettings, NetworkSettings, SMTPSettings
 from monitor.fetch import open_client
+from monitor.limits import MAX_ERROR_CHARS
 from monitor.loopback import Received, Reply, WebhookSink
 from monitor.storage.alerts import (
+    RESPONSE_KEEP_CHARS,
     disabled_channels,
     enable_channel,
     list_attempts,
@@ -180,12 +182,13 @@ def slack_settings(sink: WebhookSink) -> AlertSettings:
 class Exploding:
     """A sender with a bug: every send raises something no sender expects."""
 
-    def __init__(self) -> None:
+    def __init__(self, message: str = "story\nmissing in") -> None:
         self.calls = 0
+        self.message = message
 
     async def send(self, delivery: ClaimedDelivery) -> SendResult:
         self.calls += 1
-        raise RuntimeError(f"story\nmissing in {delivery.webhook_id}")
+        raise RuntimeError(f"{self.message} {delivery.webhook_id}")
 
 
 class TestFailures:
@@ -337,6 +340,26 @@ class TestFailures:
         with sessions() as session:
             [delivery] = list_deliveries(session)
         assert "non-public address" in (delivery.last_error or "") and sink.received == []
+
+
+class TestStoredBounds:
+    def test_long_answers_and_errors_are_cut_at_their_limits(
+        self, sessions: sessionmaker[Session], sink: WebhookSink, secret: str, clock: FakeClock
+    ) -> None:
+        """A receiver's answer is kept to RESPONSE_KEEP_CHARS; a sender's error to
+        MAX_ERROR_CHARS, on both databases."""
+        sink.responder = lambda r: Reply(500, body=b"x" * 5000)
+        store_alerts(sessions, 1, now=clock.now)
+        env = {"MONITOR_TEST_HOOK_SECRET": secret}
+        dispatch(sessions, webhook_settings(sink.url()), env, clock=clock, step_s=5.0)
+        huge = Exploding(message="y" * (MAX_ERROR_CHARS * 2))
+        dispatch(sessions, webhook_settings(sink.url()), env, clock=clock, senders={"ops": huge})
+        with sessions() as session:
+            [delivery] = list_deliveries(session)
+            first, second = list_attempts(session, delivery.id)
+        assert first.response == "x" * RESPONSE_KEEP_CHARS
+        assert second.error is not None and len(second.error) == MAX_ERROR_CHARS
+        assert delivery.last_error == second.error
 
 
 class TestStartup:

@@ -30,6 +30,7 @@ __all__ = [
     "StoryAlertView",
     "StoryInfo",
     "alert_body",
+    "count_of",
     "digest_body",
     "email_message",
     "slack_body",

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings
 from monitor.cycle import add_feeds_if_empty, build_digests, dispatch_all, prune_expired
+from monitor.errors import MonitorError
 from monitor.health import ServiceState
 from monitor.runtime import LazyEmbedder, Runtime, open_runtime
 from monitor.values import CycleSummary
@@ -49,13 +50,19 @@ class Service:
     state: ServiceState = field(init=False)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     running: set[asyncio.Task[Any]] = field(default_factory=set)
+    has_feeds: bool = False
 
     def __post_init__(self) -> None:
         self.state = ServiceState(started_at=self.runtime.clock())
 
     async def run(self, serve_api: ServeAPI | None = None) -> None:
         """Schedule the jobs and run until SIGTERM/SIGINT (or `request_stop`)."""
-        await asyncio.to_thread(add_feeds_if_empty, self.runtime)
+        try:
+            await self.add_default_feeds()
+        except MonitorError:
+            raise  # a bad feed file stops the start
+        except Exception:  # the database refuses: the jobs fail too, and /healthz says so
+            log.exception("could not check for the default feeds; the poll job tries again")
         scheduler = self.schedule()
         self.install_signal_handlers()
         scheduler.start()
@@ -122,8 +129,15 @@ class Service:
         run_job.__name__ = f"job_{name}"
         return run_job
 
+    async def add_default_feeds(self) -> None:
+        """A fresh database gets the default feed list (once per service)."""
+        if not self.has_feeds:
+            await asyncio.to_thread(add_feeds_if_empty, self.runtime)
+            self.has_feeds = True
+
     async def poll(self) -> None:
         try:
+            await self.add_default_feeds()
             summary = await self.runtime.ingestor.run_cycle()
         except Exception:
             record_cycle(self.state, None, self.runtime.clock())

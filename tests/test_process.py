@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import StorySettings
@@ -98,6 +99,36 @@ class TestProcessing:
         with sessions() as session:
             [story] = list_stories(session)
         assert story["seed"] == seed.name
+
+
+class TestStoryWindow:
+    @pytest.mark.parametrize(("days_later", "joins"), [(6.9, True), (7.1, False)])
+    def test_only_articles_inside_window_days_are_candidates(
+        self, sessions: sessionmaker[Session], tagger: Tagger, days_later: float, joins: bool
+    ) -> None:
+        """A copy processed `days_later` joins the first report inside the 7-day window and
+        starts its own story past it (the clock is pinned, nothing sleeps)."""
+        clock = [NOW]
+        processor = Processor(
+            sessions,
+            tagger,
+            StorySettings(same_story_threshold=0.8, window_days=7),
+            lambda: clock[0],
+        )
+        store(sessions, [(0, "first", STORY, "en")])
+        processor.process_pending()
+        later = NOW + timedelta(days=days_later)
+        with sessions.begin() as session:
+            feed = list_feeds(session)[1].id
+            insert_articles(
+                session, feed, [make_entry("copy", "https://o1.example/c", STORY + " today")], later
+            )
+        clock[0] = later
+        summary = processor.process_pending()
+        with sessions() as session:
+            stories = list_stories(session)
+        assert (summary.joined_stories, summary.new_stories) == ((1, 0) if joins else (0, 1))
+        assert len(stories) == (1 if joins else 2)
 
 
 class TestRescore:

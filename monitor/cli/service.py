@@ -7,8 +7,6 @@ import asyncio
 import click
 
 from monitor.cli.common import config_option, open_database, settings_for
-from monitor.storage import migrate
-from monitor.storage.engine import open_engine
 
 
 @click.command()
@@ -19,19 +17,15 @@ from monitor.storage.engine import open_engine
 def run(ctx: click.Context, no_api: bool, no_process: bool) -> None:
     """Run the service: poll feeds, process articles, send alerts, prune; stop with SIGTERM.
 
-    A fresh database is migrated first. Several `monitor run` processes may share one
-    PostgreSQL database: feeds and deliveries are claimed, never handled twice.
+    An empty database gets the schema first; a read-only one is refused at once. Several
+    `monitor run` processes may share one PostgreSQL database: feeds, articles and deliveries
+    are claimed, never handled twice.
     """
     from monitor.runtime import LazyEmbedder
     from monitor.service import run_service
 
     settings = settings_for(ctx)
-    engine = open_engine(settings.database)
-    try:
-        migrate.upgrade(engine)
-    finally:
-        engine.dispose()
-    with open_database(settings) as sessions:
+    with open_database(settings, writable=True) as sessions:
         embedder = LazyEmbedder(settings)
         serve_api = None
         if not no_api:

@@ -34,7 +34,8 @@ def cap_entries(body: bytes, max_entries: int) -> tuple[bytes, int]:
         return body, 0
     try:
         offset, open_elements = find_entry_over_cap(body, max_entries)
-    except xml.parsers.expat.ExpatError:
+    except (xml.parsers.expat.ExpatError, ValueError, LookupError):
+        # Malformed, or an encoding expat cannot use (multi-byte, unknown): cut at the tag.
         offset, open_elements = tags[max_entries], ()
     if offset is None:
         return body, 0
@@ -47,26 +48,28 @@ def cap_entries(body: bytes, max_entries: int) -> tuple[bytes, int]:
 
 def find_entry_over_cap(body: bytes, max_entries: int) -> tuple[int | None, tuple[str, ...]]:
     """Byte offset of entry number `max_entries` + 1 and the elements open there (None when
-    the document has no more entries than that). Raises ExpatError for what expat cannot read.
+    the document has no more entries than that). Raises ExpatError for a malformed document,
+    ValueError or LookupError for an encoding expat cannot use.
     """
     parser = xml.parsers.expat.ParserCreate()
     stack: list[str] = []
-    entry_depths: list[int] = []
+    entry_depth: int | None = None  # inside an entry: an <item> in it is not another entry
     seen = 0
 
     def start(name: str, _attributes: object) -> None:
-        nonlocal seen
-        if not entry_depths and name.rpartition(":")[2] in ENTRY_NAMES:
+        nonlocal seen, entry_depth
+        if entry_depth is None and name.rpartition(":")[2] in ENTRY_NAMES:
             if seen == max_entries:
                 raise CapReachedError(parser.CurrentByteIndex, tuple(stack))
             seen += 1
-            entry_depths.append(len(stack))
+            entry_depth = len(stack)
         stack.append(name)
 
     def end(_name: str) -> None:
+        nonlocal entry_depth
         stack.pop()
-        if entry_depths and entry_depths[-1] == len(stack):
-            entry_depths.pop()
+        if entry_depth == len(stack):
+            entry_depth = None
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end

@@ -141,9 +141,18 @@ class TestEntryCap:
         parsed = parse(body, options=dataclasses.replace(OPTIONS, max_entries=7))
         assert (len(parsed.entries), parsed.entries_cut, parsed.warning) == (7, 13, None)
 
-    def test_malformed_huge_feed_is_cut_too(self) -> None:
-        """A document expat refuses (an undefined entity) is cut at the entry tag instead."""
-        body = many_items(2_000).replace(b"<title>Story 1 ", b"<title>Story&nbsp;1 ", 1)
+    @pytest.mark.parametrize(
+        ("old", "new"),
+        [
+            (b"<title>Story 1 ", b"<title>Story&nbsp;1 "),
+            (b'encoding="utf-8"', b'encoding="shift_jis"'),
+            (b'encoding="utf-8"', b'encoding="x-unknown"'),
+        ],
+    )
+    def test_huge_feed_expat_cannot_read_is_cut_too(self, old: bytes, new: bytes) -> None:
+        """A document expat refuses (an undefined entity, an encoding it lacks) is cut at the
+        entry tag instead."""
+        body = many_items(2_000).replace(old, new, 1)
         parsed = parse(body, options=dataclasses.replace(OPTIONS, max_entries=10))
         assert [e.guid for e in parsed.entries] == [str(n) for n in range(10)]
         assert parsed.entries_cut == 1_990

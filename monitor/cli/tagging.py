@@ -303,7 +303,6 @@ def describe_fit(fit: RelevanceFit) -> str:
     return f"cross-validated F1 {fit.cross_validated_f1:.3f} at threshold {fit.model.threshold:.3f}"
 
 
-
 @click.group()
 def seeds() -> None:
     """List, add and remove seed articles (the reference corpus)."""

@@ -29,7 +29,12 @@ from monitor.errors import (
 
 # Re-exported: the webhook sender imported it from here before monitor.headers existed.
 from monitor.headers import parse_retry_after as parse_retry_after
-from monitor.limits import MAX_ERROR_CHARS, MAX_ETAG_CHARS, MAX_LAST_MODIFIED_CHARS
+from monitor.limits import (
+    MAX_ERROR_CHARS,
+    MAX_ETAG_CHARS,
+    MAX_LAST_MODIFIED_CHARS,
+    truncate_text,
+)
 from monitor.netguard import AddressPolicy, GuardedNetworkBackend, Resolver
 from monitor.values import FetchedBody, FetchFailure
 
@@ -313,8 +318,8 @@ def describe_failure(exc: MonitorError, duration_s: float) -> FetchFailure:
     return FetchFailure(
         error_class=getattr(exc, "error_class", ErrorClass.TRANSIENT),
         error_type=type(exc).__name__,
-        # An error may quote what the server sent: bounded before it is stored.
-        message=(str(exc) or type(exc).__name__)[:MAX_ERROR_CHARS],
+        # An error may quote what the server sent: bounded and cleaned before it is stored.
+        message=truncate_text(str(exc) or type(exc).__name__, MAX_ERROR_CHARS),
         http_status=exc.status if isinstance(exc, HTTPStatusError) else None,
         retry_after_s=exc.retry_after_s if isinstance(exc, HTTPStatusError) else None,
         duration_s=duration_s,

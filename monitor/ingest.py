@@ -34,7 +34,7 @@ from monitor.errors import MonitorError, UnexpectedError
 from monitor.feedlist import load_feed_file
 from monitor.fetch import HostLimiter, Validators, describe_failure, fetch_feed, open_client
 from monitor.netguard import Resolver
-from monitor.parse import ParserPool, explain_parse_failure
+from monitor.parsers import ParserPool, explain_parse_failure
 from monitor.schedule import OUTCOME_ERROR, plan_after_failure, plan_after_success
 from monitor.storage.articles import insert_articles
 from monitor.storage.feeds import add_feeds, claim_due_feeds, count_feeds, record_fetch
@@ -148,6 +148,7 @@ class Ingestor:
                 self.settings.fetch,
                 len(inserted.new_article_ids),
                 parsed.ttl_minutes if parsed else None,
+                note=describe_cut(parsed, self.settings.parse.max_entries_per_feed),
             )
             record_fetch(
                 session,
@@ -161,7 +162,7 @@ class Ingestor:
             outcome=state.outcome,
             new_articles=len(inserted.new_article_ids),
             duplicates=inserted.duplicates,
-            dropped=len(parsed.dropped) if parsed else 0,
+            dropped=len(parsed.dropped) + parsed.entries_cut if parsed else 0,
         )
 
     async def record_failure(
@@ -206,6 +207,17 @@ class Ingestor:
         self.db_thread.shutdown(wait=True)
 
 
+def describe_cut(parsed: ParsedFeed | None, max_entries: int) -> str | None:
+    """The note a feed's status carries when the parser read only its first entries."""
+    if parsed is None or not parsed.entries_cut:
+        return None
+    total = len(parsed.entries) + len(parsed.dropped) + parsed.entries_cut
+    return (
+        f"read the first {max_entries:,} of {total:,} entries "
+        "(the rest are over [parse] max_entries_per_feed)"
+    )
+
+
 def unexpected(exc: Exception, feed: FeedRecord, stage: str) -> UnexpectedError:
     """Log a bug once, with its traceback and the feed, and turn it into the error recorded
     against the feed. A database error is named by the driver's own one-line message (the
@@ -244,7 +256,7 @@ def attempt_log(
         bytes=fetched.wire_bytes,
         duration_ms=int(fetched.duration_s * 1000),
         error_class=None,
-        error=None,
+        error=state.last_error,
         entries_seen=entries_seen,
         new_articles=len(inserted.new_article_ids),
     )

@@ -24,9 +24,11 @@ def plan_after_success(
     settings: FetchSettings,
     new_articles: int = 0,
     ttl_minutes: int | None = None,
+    note: str | None = None,
 ) -> FeedStateUpdate:
     """A 200 stores the validators it carries; a 304 keeps the old ones unless it sends new.
-    The next poll follows the adaptive interval."""
+    The next poll follows the adaptive interval. `note` is what the feed's status says about
+    an attempt that succeeded in part (entries over the cap): no error class, nothing to retry."""
     etag = headers.get("etag")
     last_modified = headers.get("last-modified")
     if not_modified:
@@ -45,7 +47,7 @@ def plan_after_success(
         enabled=True,
         disabled_reason=None,
         last_http_status=304 if not_modified else 200,
-        last_error=None,
+        last_error=note,
         last_error_class=None,
     )
 

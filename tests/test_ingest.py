@@ -264,6 +264,35 @@ class TestGuardInCycle:
         assert feed_server.hits("/feed") == []
 
 
+class TestEntryCap:
+    def test_feed_over_the_entry_cap_is_stored_in_part_and_says_so(
+        self,
+        feed_server: FeedServer,
+        sessions: sessionmaker[Session],
+        make_settings: SettingsFactory,
+        database_url: str,
+    ) -> None:
+        """A feed with more entries than max_entries_per_feed keeps the first ones; the rest
+        count as dropped in the cycle and the feed's status (and fetch log) says how many."""
+        clock = Clock()
+        settings = make_settings(database={"url": database_url}, parse={"max_entries_per_feed": 5})
+        body = rss(
+            [
+                item(f"Story {n} on Russia and Chile", f"https://e.org/{n}", str(n))
+                for n in range(20)
+            ]
+        )
+        url = feed_server.add("/big", Reply(200, {}, body))
+        store_feeds(sessions, [url], clock)
+        summary = run_cycle(settings, sessions, clock)
+        assert (summary.feeds_ok, summary.new_articles, summary.entries_dropped) == (1, 5, 15)
+        state = feed_state(sessions, url)
+        note = "read the first 5 of 20 entries (the rest are over [parse] max_entries_per_feed)"
+        assert (state.last_status, state.last_error_class, state.last_error) == ("ok", None, note)
+        with sessions() as session:
+            assert [e.error for e in list_fetch_log(session, state.id)] == [note]
+
+
 class ConcurrencyProbe:
     """Routes that hold each request a moment and record how many were in flight at once,
     per host and overall."""

@@ -118,6 +118,12 @@ class TestMetrics:
         assert self.metric_types(text)["monitor_job_failures_total"] == "counter"
         assert "monitor_job_failures_total 2.0" in text
 
+    def test_metrics_without_the_database_is_503(self, tmp_path: Path) -> None:
+        """A scrape while the database does not answer fails with 503, not a 500."""
+        engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'no.db'}")
+        response = client_for(sessionmaker(engine), running()).get("/metrics")
+        assert response.status_code == 503 and response.text == "database unreachable\n"
+
     @pytest.mark.parametrize(
         ("state", "status"),
         [(running(last_feed_success_at=NOW), "ok"), (running(), "degraded")],

@@ -18,7 +18,8 @@ OWN_PREFIX = "/static/monitor"  # this package's small start-up script
 # stay limited to this server.
 DOCS_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self'; connect-src 'self'; worker-src 'self' blob:; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; "
+    "worker-src 'self' blob:; child-src blob:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 

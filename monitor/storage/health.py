@@ -5,15 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, literal, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor.schedule import OUTCOME_NOT_MODIFIED, OUTCOME_OK
 from monitor.storage.schema import Feed
 
 
-def ping_database(session: Session) -> None:
-    """One round trip; raises the driver's error when the database does not answer."""
-    session.execute(select(literal(1)))
+def is_database_reachable(session: Session) -> bool:
+    """One round trip; False (never an exception) when the database does not answer."""
+    try:
+        session.execute(select(literal(1)))
+    except SQLAlchemyError:
+        session.rollback()
+        return False
+    return True
 
 
 def last_feed_success_at(session: Session) -> datetime | None:

@@ -7,12 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
-from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.api.context import ApiContext, Context
 from monitor.api.metrics import render_metrics
 from monitor.health import ServiceState, judge_health
-from monitor.storage.health import last_feed_success_at, ping_database
+from monitor.storage.health import is_database_reachable, last_feed_success_at
 from monitor.storage.queries import read_figures
 
 router = APIRouter(tags=["operations"])
@@ -43,15 +42,20 @@ def healthz(context: Context, response: Response) -> dict[str, Any]:
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={
+        200: {"content": {"text/plain": {}}},
+        503: {"description": "the database is unreachable"},
+    },
 )
 def metrics(context: Context) -> Response:
     """Feeds, fetches, articles, stories, matches, deliveries and the service's health in the
     Prometheus text format, read at scrape time."""
     now = context.clock()
+    state, database_ok = observed_state(context)
+    if not database_ok:  # a failed scrape is the signal Prometheus alerts on
+        return Response("database unreachable\n", 503, media_type="text/plain")
     with context.sessions() as session:
         figures = read_figures(session, now)
-    state, database_ok = observed_state(context)
     verdict = judge_health(state, context.settings.service, database_ok, now)
     return Response(render_metrics(figures, verdict, state), media_type="text/plain; version=0.0.4")
 
@@ -59,12 +63,10 @@ def metrics(context: Context) -> Response:
 def observed_state(context: ApiContext) -> tuple[ServiceState | None, bool]:
     """The service's state with the latest successful fetch any worker recorded, and whether
     the database answers."""
-    try:
-        with context.sessions() as session:
-            ping_database(session)
-            stored = last_feed_success_at(session)
-    except SQLAlchemyError:
-        return context.state, False
+    with context.sessions() as session:
+        if not is_database_reachable(session):
+            return context.state, False
+        stored = last_feed_success_at(session)
     state = context.state
     if state is not None and stored is not None:
         latest = max(filter(None, [state.last_feed_success_at, stored]))

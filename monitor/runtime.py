@@ -19,6 +19,7 @@ from monitor.alerts.senders import open_senders
 from monitor.clock import Clock, utc_now
 from monitor.config import Settings
 from monitor.embed import Embedder, open_embedder
+from monitor.gazetteer import check_alert_rules, load_gazetteer
 from monitor.ingest import Ingestor, open_ingestor
 from monitor.process import Processor
 from monitor.storage.maintenance import release_leases
@@ -114,7 +115,11 @@ async def open_runtime(
     environ: Mapping[str, str] = os.environ,
 ) -> AsyncIterator[Runtime]:
     """Open everything a running monitor needs; `process=False` builds no processor (and so
-    loads no model). On the way out, claims are released before anything is closed."""
+    loads no model). Alert rules naming a country or topic the gazetteer cannot tag are a
+    ConfigError before anything opens. On the way out, claims are released before anything is
+    closed."""
+    if settings.alerts.rules:
+        check_alert_rules(settings.alerts, load_gazetteer(settings.relevance.gazetteer_dir))
     embedder = embedder or LazyEmbedder(settings)
     async with open_ingestor(settings, sessions) as ingestor:
         ingestor.clock = clock

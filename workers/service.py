@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 
 from monitor.cli import main
-from monitor.health import ServiceState  # noqa: F401 - monitor/api/server.py still imports it here
 
 
 def run_worker(argv: list[str]) -> None:

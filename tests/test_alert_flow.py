@@ -35,7 +35,10 @@ ALERTS = AlertSettings(
 def twenty_outlets(sessions: sessionmaker[Session], title: str = STORY, prefix: str = "") -> None:
     with sessions.begin() as session:
         add_feeds(
-            session, [FeedSpec(f"https://outlet{n}.example/rss") for n in range(20)], 900, NOW
+            session,
+            [FeedSpec(f"https://outlet{n}.example/rss", name=f"Outlet {n}") for n in range(20)],
+            900,
+            NOW,
         )
         feeds = [f.id for f in list_feeds(session)]
         for n, feed in enumerate(feeds):
@@ -88,6 +91,18 @@ class TestPerStoryAlerts:
             ("ops", DeliveryStatus.PENDING),
             ("ops", DeliveryStatus.PENDING),
         ]
+
+    def test_alert_body_names_feeds_and_carries_the_reasons(
+        self, sessions: sessionmaker[Session], tagger: Tagger
+    ) -> None:
+        """The stored body names each article's feed (URL and name) and carries the match's
+        reasons, so every channel can say where and why."""
+        twenty_outlets(sessions)
+        processor(sessions, tagger).process_pending()
+        body: dict[str, Any] = payload_of(sessions, alert_rows(sessions)[0])
+        first = body["articles"][0]
+        assert first["feed"] == "https://outlet0.example/rss" and first["feed_name"] == "Outlet 0"
+        assert body["reasons"]["russia"] and body["reasons"]["latam"]
 
     def test_more_articles_later_raise_nothing_new(
         self, sessions: sessionmaker[Session], tagger: Tagger

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from monitor.errors import StorageError
-
 if TYPE_CHECKING:  # sqlalchemy and pydantic load only when a command needs them (`--help` is fast)
     from sqlalchemy.orm import Session, sessionmaker
 
@@ -114,78 +112,14 @@ def describe_origin(path: Path | None, settings: Settings) -> dict[str, str]:
 def open_database(
     settings: Settings, require_schema: bool = True, writable: bool = True
 ) -> Iterator[sessionmaker[Session]]:
-    """Sessions on the configured database, checked before the command touches it.
-
-    A damaged SQLite file is refused before it is opened. An empty database (no tables at all)
-    gets the schema, as `monitor run` does; one at another revision is refused with advice.
-    `writable` refuses a read-only database at once rather than at the first write. A refused
-    command leaves no new empty SQLite file behind.
-    """
-    from sqlalchemy.exc import DBAPIError
+    """Sessions on the configured database, once it passed the checks of
+    `monitor.storage.database.open_checked_engine` (damage, schema, write access)."""
     from sqlalchemy.orm import sessionmaker
 
-    from monitor.storage.engine import (
-        check_sqlite_header,
-        describe_database_error,
-        is_damaged,
-        open_engine,
-        require_writable,
-        sqlite_path,
-    )
-    from monitor.storage.migrate import ensure_schema, upgrade
+    from monitor.storage.database import open_checked_engine
 
-    path = sqlite_path(settings.database.url)
-    is_new_file = path is not None and not path.exists()
-    if path is not None:
-        check_sqlite_header(path)
-    engine = open_engine(settings.database)
-    try:
-        try:
-            if require_schema and is_new_file:
-                upgrade(engine)
-            elif require_schema:
-                ensure_schema(engine)
-            if writable:
-                require_writable(engine)
-        except DBAPIError as exc:
-            raise StorageError(f"cannot open {describe_database_error(engine, exc)}") from None
-        try:
-            yield sessionmaker(engine, expire_on_commit=False)
-        except DBAPIError as exc:
-            if is_damaged(exc):  # a damaged page met in the middle of a command
-                raise StorageError(describe_database_error(engine, exc)) from None
-            raise
-    finally:
-        engine.dispose()
-        if is_new_file and path is not None:
-            discard_if_empty(path)
-
-
-TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
-
-
-def discard_if_empty(path: Path) -> None:
-    """Remove an SQLite file this command created without storing anything in it (no table, or
-    only alembic's empty bookkeeping table)."""
-    import sqlite3
-
-    if not path.exists():
-        return
-    try:
-        connection = sqlite3.connect(path)  # read-write, so closing removes its -wal and -shm
-        try:
-            tables = {row[0] for row in connection.execute(TABLE_NAMES)}
-            stamped = (
-                "alembic_version" in tables
-                and connection.execute("SELECT count(*) FROM alembic_version").fetchone()[0]
-            )
-        finally:
-            connection.close()
-    except sqlite3.Error:
-        return
-    if tables <= {"alembic_version"} and not stamped:
-        for suffix in ("", "-wal", "-shm"):
-            path.with_name(path.name + suffix).unlink(missing_ok=True)
+    with open_checked_engine(settings.database, require_schema, writable) as engine:
+        yield sessionmaker(engine, expire_on_commit=False)
 
 
 def echo_json(value: Any) -> None:

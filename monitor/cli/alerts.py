@@ -1,5 +1,5 @@
-"""`monitor alerts …`: the delivery outbox. The senders (httpx, smtplib) are imported inside the
-commands that send, so `monitor --help` stays fast."""
+"""`monitor alerts …`: the delivery outbox. Storage and the senders (sqlalchemy, httpx, smtplib)
+are imported inside the commands that use them, so `monitor alerts --help` stays fast."""
 
 from __future__ import annotations
 
@@ -20,13 +20,6 @@ from monitor.cli.common import (
     short_time,
 )
 from monitor.clock import utc_now
-from monitor.storage.alerts import (
-    count_attempts,
-    enable_channel,
-    list_deliveries,
-    new_uid,
-    retry_delivery,
-)
 from monitor.values import (
     AlertType,
     ArticleInfo,
@@ -52,6 +45,8 @@ def alerts() -> None:
 @click.pass_context
 def list_command(ctx: click.Context, status: str | None, output_format: str) -> None:
     """Show the latest deliveries: channel, status, attempts, next attempt, last error."""
+    from monitor.storage.alerts import count_attempts, list_deliveries
+
     with open_database(settings_for(ctx)) as sessions, sessions.begin() as session:
         rows = list_deliveries(session, status)
         attempts = count_attempts(session, [row.id for row in rows])
@@ -86,6 +81,8 @@ def list_command(ctx: click.Context, status: str | None, output_format: str) -> 
 @click.pass_context
 def retry(ctx: click.Context, delivery_id: int) -> None:
     """Make delivery DELIVERY_ID due now with a fresh attempt budget."""
+    from monitor.storage.alerts import retry_delivery
+
     with open_database(settings_for(ctx)) as sessions, sessions.begin() as session:
         changed = retry_delivery(session, delivery_id, utc_now())
     if not changed:
@@ -103,6 +100,7 @@ def test(ctx: click.Context, channel: str) -> None:
     from monitor.alerts.payloads import alert_body
     from monitor.alerts.senders import open_senders
     from monitor.fetch import open_client
+    from monitor.storage.alerts import new_uid
 
     settings = settings_for(ctx)
 
@@ -178,6 +176,8 @@ def dispatch(ctx: click.Context, once: bool, interval_s: float) -> None:
 @click.pass_context
 def enable(ctx: click.Context, channel: str) -> None:
     """Re-enable CHANNEL after a 410 Gone disabled it; then `alerts retry` its deliveries."""
+    from monitor.storage.alerts import enable_channel
+
     with open_database(settings_for(ctx)) as sessions, sessions.begin() as session:
         changed = enable_channel(session, channel)
     if not changed:

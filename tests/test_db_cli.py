@@ -341,7 +341,7 @@ class TestPostgresUpgrade:
         config = write_config(tmp_path, missing_postgres_database)
         result = run_monitor(tmp_path, "--config", str(config), "feeds", "list")
         assert result.returncode == 1
-        assert "does not exist" in one_line(result)
+        assert "does not exist; `monitor db upgrade` creates it" in one_line(result)
         admin = create_engine(PG_ADMIN_URL)
         try:
             with admin.connect() as connection:

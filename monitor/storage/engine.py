@@ -123,6 +123,8 @@ def describe_database_error(engine: Engine, exc: BaseException) -> str:
     label = database_label(engine.url)
     if is_damaged(exc):
         return damaged_message(label, error_detail(exc))
+    if isinstance(exc, DBAPIError) and is_missing_postgres_database(engine, exc):
+        return f"{label}: the database does not exist; `monitor db upgrade` creates it"
     return f"{label}: {error_detail(exc)}"
 
 
@@ -169,9 +171,13 @@ def prepare_database(engine: Engine) -> None:
         create_postgres_database_if_missing(engine)
 
 
-def is_missing_database(exc: DBAPIError) -> bool:
+def is_missing_postgres_database(engine: Engine, exc: DBAPIError) -> bool:
+    if engine.url.get_backend_name() != "postgresql":
+        return False
     sqlstate = getattr(exc.orig, "sqlstate", None)
-    return sqlstate == POSTGRES_MISSING_DATABASE or "does not exist" in str(exc.orig)
+    return sqlstate == POSTGRES_MISSING_DATABASE or (
+        f'database "{engine.url.database}" does not exist' in str(exc.orig)
+    )
 
 
 def create_postgres_database_if_missing(engine: Engine) -> bool:
@@ -180,7 +186,7 @@ def create_postgres_database_if_missing(engine: Engine) -> bool:
         with engine.connect():
             return False
     except DBAPIError as exc:
-        if not is_missing_database(exc):
+        if not is_missing_postgres_database(engine, exc):
             detail = describe_database_error(engine, exc)
             raise StorageError(f"cannot connect to {detail}") from None
     name = engine.url.database or ""

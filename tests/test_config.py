@@ -253,3 +253,22 @@ class TestConfigShow:
         assert (first["level"], first["message"]) == ("info", "settings loaded")
         assert first["config"] == str(places["cwd"].absolute())
         assert first["database"] == f"sqlite:///{Path.cwd() / 'cwd.db'}"
+
+    def test_toml_round_trips_channels_and_rules(
+        self, places: dict[str, Path], tmp_path: Path
+    ) -> None:
+        """Alert channels and rules (arrays of tables) print as `[[alerts.…]]` blocks that read
+        back to the same settings."""
+        places["flag"].write_text(
+            "[alerts]\nretry_schedule_s = [1, 2]\n"
+            '[[alerts.webhooks]]\nname = "ops"\nurl = "https://hooks.example/x"\n'
+            'secret_env = "HOOK_SECRET"\n'
+            '[[alerts.emails]]\nname = "desk"\nto = ["a@example.org", "b@example.org"]\n'
+            '[[alerts.rules]]\nname = "energy"\ncountries = ["VE"]\nchannels = ["ops", "desk"]\n'
+            '[smtp]\nhost = "smtp.example"\nfrom = "news@example.org"\n'
+        )
+        output = invoke_cli("--config", str(places["flag"]), "config", "show").stdout
+        assert "[[alerts.webhooks]]" in output and "[[alerts.rules]]" in output
+        shown = tmp_path / "shown.toml"
+        shown.write_text(output)
+        assert load_settings(shown) == load_settings(places["flag"])

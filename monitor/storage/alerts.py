@@ -139,7 +139,7 @@ def insert_alert(
     session: Session,
     uid: str,
     rule: str,
-    kind: str,
+    kind: AlertType,
     story_id: int | None,
     article_id: int | None,
     score: float,

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import feedparser
 
@@ -40,11 +40,6 @@ from monitor.normalize import (
     primary_language,
 )
 from monitor.values import DroppedEntry, ParsedEntry, ParsedFeed
-
-if TYPE_CHECKING:
-    # Until ingest imports them from monitor.parsers (see __getattr__ below).
-    from monitor.parsers import ParserPool as ParserPool
-    from monitor.parsers import explain_parse_failure as explain_parse_failure
 
 HINT_CHARS = 80
 WARNING_CHARS = 300
@@ -243,12 +238,3 @@ def describe_non_feed(body: bytes, parsed: Mapping[str, Any]) -> str:
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
         return "an HTML page, not a feed"
     return f"not a feed ({bozo_warning(parsed) or 'no feed elements found'})"
-
-
-def __getattr__(name: str) -> Any:
-    """`from monitor.parse import ParserPool` still works; the pool lives in monitor.parsers."""
-    if name in ("ParserPool", "explain_parse_failure"):
-        from monitor import parsers
-
-        return getattr(parsers, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

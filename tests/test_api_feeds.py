@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.api.app import create_app
@@ -103,3 +104,23 @@ class TestEnable:
         with sessions() as session:
             feed = get_feed(session, URL)
         assert feed is not None and not feed.enabled and feed.next_poll_at != NOW
+
+
+class TestCommit:
+    def test_a_write_whose_commit_fails_is_not_reported_done(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        """The transaction commits before the answer: a failing commit is a 500, never a 201
+        for a feed that was not stored."""
+
+        def refuse(session: Session) -> None:
+            raise RuntimeError("commit refused")
+
+        event.listen(sessions, "before_commit", refuse)
+        app = create_app(Settings(), sessions, "t", None, None, lambda: NOW)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.post("/feeds", json={"url": URL}, headers=AUTH)
+        assert response.status_code == 500
+        event.remove(sessions, "before_commit", refuse)
+        with sessions() as session:
+            assert get_feed(session, URL) is None

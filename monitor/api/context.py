@@ -41,15 +41,10 @@ Context = Annotated[ApiContext, Depends(api_context)]
 
 
 def read_session(context: Context) -> Iterator[Session]:
+    """A session for reads. Writes open their transaction in the route instead, so they commit
+    before the response goes out (a yield dependency ends after it)."""
     with context.sessions() as session:
         yield session
 
 
-def write_session(context: Context) -> Iterator[Session]:
-    """A transaction committed when the route returns, rolled back when it raises."""
-    with context.sessions.begin() as session:
-        yield session
-
-
 ReadSession = Annotated[Session, Depends(read_session)]
-WriteSession = Annotated[Session, Depends(write_session)]

@@ -54,7 +54,7 @@ def add_feeds_if_empty(runtime: Runtime) -> int:
 
 async def process_pending(runtime: Runtime) -> ProcessSummary | None:
     """Process what is pending; None when this runtime does not process."""
-    processor = runtime.processor
+    processor = await runtime.processor_ready()
     return await asyncio.to_thread(processor.process_pending) if processor else None
 
 

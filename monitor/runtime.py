@@ -5,6 +5,7 @@ demo run on it; closing it gives back every claim its workers still hold, howeve
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -87,6 +88,13 @@ class Runtime:
     dispatcher: Dispatcher
     embedder: LazyEmbedder
     processor: Processor | None
+    warming: asyncio.Task[None] | None = None  # the model loading its weights, in a thread
+
+    async def processor_ready(self) -> Processor | None:
+        """The processor once its model is warm (None when this runtime does not process)."""
+        if self.warming is not None:
+            await asyncio.shield(self.warming)
+        return self.processor
 
     @property
     def owners(self) -> tuple[str, ...]:
@@ -127,7 +135,20 @@ async def open_runtime(
         dispatcher = Dispatcher(sessions, senders, settings.alerts, clock)
         processor = build_processor(settings, sessions, clock, embedder()) if process else None
         runtime = Runtime(settings, sessions, clock, ingestor, dispatcher, embedder, processor)
+        if process:  # encoders load their weights on first use: do it while the first cycle runs
+            runtime.warming = asyncio.create_task(asyncio.to_thread(warm_up, embedder))
         try:
             yield runtime
         finally:
             runtime.release_claims()
+            if runtime.warming is not None:
+                await asyncio.gather(runtime.warming, return_exceptions=True)
+
+
+def warm_up(embedder: LazyEmbedder) -> None:
+    """Embed one text so the first batch does not wait for the weights; a failure here is
+    logged, and met again (and reported) by the first batch."""
+    try:
+        embedder().embed(["warm-up"])
+    except Exception:
+        log.warning("the embedder failed to warm up", exc_info=True)

@@ -17,7 +17,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings
-from monitor.cycle import add_feeds_if_empty, build_digests, dispatch_all, prune_expired
+from monitor.cycle import (
+    add_feeds_if_empty,
+    build_digests,
+    dispatch_all,
+    process_pending,
+    prune_expired,
+)
 from monitor.errors import MonitorError
 from monitor.health import ServiceState
 from monitor.runtime import LazyEmbedder, Runtime, open_runtime
@@ -85,10 +91,8 @@ class Service:
             ("digests", every.digest_every_s, lambda: build_digests(runtime)),
             ("prune", every.prune_every_s, lambda: prune_expired(runtime)),
         ]
-        processor = runtime.processor
-        if processor is not None:
-            process = processor.process_pending
-            jobs.append(("process", every.process_every_s, lambda: asyncio.to_thread(process)))
+        if runtime.processor is not None:
+            jobs.append(("process", every.process_every_s, lambda: process_pending(runtime)))
         scheduler = AsyncIOScheduler(timezone="UTC")
         for name, seconds, job in jobs:
             scheduler.add_job(

@@ -135,6 +135,7 @@ class TestServiceShutdown:
                 async with open_runtime(
                     settings, sessions, embedder=LazyEmbedder(settings, embedder)
                 ) as runtime:
+                    await runtime.processor_ready()  # the warm-up embeds before the gate is armed
                     embedder.armed = True
                     service = Service(runtime)
                     runner = asyncio.create_task(service.run())

@@ -42,6 +42,7 @@ from monitor.storage.queries import MatchFilter, list_matches_page, list_stories
 SAMPLES = Path(__file__).with_name("sample_feeds.toml")
 SECRET_ENV = "MONITOR_DEMO_WEBHOOK_SECRET"  # noqa: S105 - the variable's name
 DEMO_TIMEOUT_S = 60.0
+SETTLE_CHECK_S = 0.2
 
 
 def serve_samples(server: FeedServer) -> list[tuple[str, str, str]]:
@@ -83,7 +84,8 @@ def demo_settings(
         database=DatabaseSettings(url=f"sqlite:///{directory / 'demo.db'}"),
         network=NetworkSettings(allow_cidrs=(IPv4Network("127.0.0.0/8"),)),
         feeds=FeedsSettings(file=feeds_file),
-        service=ServiceSettings(poll_every_s=1, process_every_s=1, dispatch_every_s=1),
+        # Short intervals: each stage picks up the previous one's work within a quarter second.
+        service=ServiceSettings(poll_every_s=1, process_every_s=0.25, dispatch_every_s=0.25),
         alerts=AlertSettings(
             webhooks=(WebhookChannel(name="demo-sink", url=hook_url, secret_env=SECRET_ENV),),
             rules=(AlertRule(name="russia-latam", min_score=0.5, channels=("demo-sink",)),),
@@ -148,7 +150,7 @@ def run_demo(echo: Callable[[str], None], embedding: EmbeddingSettings) -> None:
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + DEMO_TIMEOUT_S
                 while loop.time() < deadline and not runner.done():
-                    await asyncio.sleep(0.5)
+                    await asyncio.sleep(SETTLE_CHECK_S)
                     if await asyncio.to_thread(is_settled, sessions):
                         break
                 service.request_stop()

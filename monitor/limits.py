@@ -15,12 +15,15 @@ value over its limit (`LIMITS` below is the table the README quotes):
     feeds.name (channel title)    512  cut, ending in "…"
     feeds.etag                  1,024  not stored (None): the next fetch is unconditional
     feeds.last_modified           128  not stored (None): the next fetch is unconditional
-    feeds.last_error, fetch_log.error
+    feeds.last_error, feeds.disabled_reason, fetch_log.error
                                 2,000  cut, ending in "…"
 
 NUL, the other C0/C1 control characters (tab, newline and carriage return excepted) and lone
 surrogates are removed from every stored text field, guids and URLs included: PostgreSQL
 refuses NUL, and none of them is meaningful in a title, a guid or a link.
+
+A feed's own URL, name and language (MAX_URL_CHARS, MAX_FEED_NAME_CHARS, MAX_LANGUAGE_CHARS)
+are what a user types: the feed list, the CLI and the API refuse or cut them where they are read.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ LIMITS = (
     Limit("feeds.etag", MAX_ETAG_CHARS, Overflow.DROP),
     Limit("feeds.last_modified", MAX_LAST_MODIFIED_CHARS, Overflow.DROP),
     Limit("feeds.last_error", MAX_ERROR_CHARS, Overflow.TRUNCATE),
+    Limit("feeds.disabled_reason", MAX_ERROR_CHARS, Overflow.TRUNCATE),
     Limit("fetch_log.error", MAX_ERROR_CHARS, Overflow.TRUNCATE),
 )
 

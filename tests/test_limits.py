@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor import limits
 from monitor.errors import StorageError
 from monitor.limits import (
     ELLIPSIS,
@@ -162,10 +163,16 @@ def check_validator(field: str) -> Callable[[Sessions, Limit], None]:
     return check
 
 
-def check_last_error(sessions: Sessions, limit: Limit) -> None:
-    feed, _ = store_entries(sessions, state=make_state(last_error=over(limit, "e ")))
-    assert feed.last_error is not None and len(feed.last_error) == limit.max_chars
-    assert "\x00" not in feed.last_error
+def check_feed_message(field: str) -> Callable[[Sessions, Limit], None]:
+    """An error or disabling reason over its limit is cut, its NUL removed."""
+
+    def check(sessions: Sessions, limit: Limit) -> None:
+        feed, _ = store_entries(sessions, state=make_state(**{field: over(limit, "e ")}))
+        stored = getattr(feed, field)
+        assert stored is not None and len(stored) == limit.max_chars
+        assert "\x00" not in stored and stored.endswith(ELLIPSIS)
+
+    return check
 
 
 def check_fetch_log_error(sessions: Sessions, limit: Limit) -> None:
@@ -187,7 +194,8 @@ CHECKS: dict[str, Callable[[Sessions, Limit], None]] = {
     "feeds.name": check_feed_name,
     "feeds.etag": check_validator("etag"),
     "feeds.last_modified": check_validator("last_modified"),
-    "feeds.last_error": check_last_error,
+    "feeds.last_error": check_feed_message("last_error"),
+    "feeds.disabled_reason": check_feed_message("disabled_reason"),
     "fetch_log.error": check_fetch_log_error,
 }
 
@@ -196,6 +204,12 @@ class TestEveryLimit:
     def test_every_limit_has_a_check(self) -> None:
         """A limit added to the table without a check here fails this test."""
         assert sorted(CHECKS) == sorted(limit.field for limit in LIMITS)
+
+    @pytest.mark.parametrize("limit", LIMITS, ids=lambda limit: limit.field)
+    def test_every_limit_is_documented(self, limit: Limit) -> None:
+        """The table in monitor.limits' docstring (quoted by the README) names every limit."""
+        assert limit.field in limits.__doc__  # type: ignore[operator]
+        assert f"{limit.max_chars:,}" in limits.__doc__  # type: ignore[operator]
 
     @pytest.mark.parametrize("limit", LIMITS, ids=lambda limit: limit.field)
     def test_value_just_over_the_limit_is_bounded(self, sessions: Sessions, limit: Limit) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,7 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.errors import StorageError
 from monitor.storage import migrate
 from monitor.storage.articles import count_articles, insert_articles
-from monitor.storage.engine import open_engine, require_writable, sqlite_path
+from monitor.storage.engine import (
+    check_sqlite_header,
+    open_engine,
+    require_writable,
+    sqlite_path,
+)
 from monitor.storage.feeds import add_feeds, list_feeds, remove_feed
 from monitor.storage.schema import Base
 from monitor.values import FeedSpec
@@ -349,3 +355,29 @@ class TestWritable:
                 require_writable(read_only)
         finally:
             read_only.dispose()
+
+
+class TestSQLiteHeader:
+    @pytest.mark.parametrize(
+        ("header", "expected"),
+        [
+            (b"SQLite format 3\x00" + b"\x00" * 84, "impossible page size 0"),
+            (b"SQLite format 3\x00", "not an SQLite header"),
+            (b"PK\x03\x04" + b"\x00" * 200, "not an SQLite header"),
+        ],
+    )
+    def test_impossible_headers_are_damage(
+        self, tmp_path: Path, header: bytes, expected: str
+    ) -> None:
+        """Short, foreign or impossible headers are reported as damage, without opening the file."""
+        path = tmp_path / "x.db"
+        path.write_bytes(header)
+        with pytest.raises(StorageError, match=expected):
+            check_sqlite_header(path)
+
+    def test_empty_and_missing_files_pass(self, tmp_path: Path) -> None:
+        """A 0-byte file and a missing one are empty databases, not damaged ones."""
+        (tmp_path / "empty.db").touch()
+        check_sqlite_header(tmp_path / "empty.db")
+        check_sqlite_header(tmp_path / "missing.db")
+        assert not (tmp_path / "missing.db").exists()

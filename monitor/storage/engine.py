@@ -149,6 +149,8 @@ def check_sqlite_header(path: Path) -> None:
         raise StorageError(damaged_message(str(path), "not an SQLite header"))
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        raise StorageError(damaged_message(str(path), f"impossible page size {page_size}"))
     page_count = int.from_bytes(header[28:32], "big")
     count_is_valid = header[24:28] == header[92:96] and page_count > 0
     wal = path.with_name(path.name + "-wal")

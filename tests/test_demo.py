@@ -12,7 +12,8 @@ from tests.conftest import PROJECT_ROOT
 
 @pytest.mark.slow
 def test_demo_shows_alerts_stories_and_matches() -> None:
-    """The demo prints signed alerts, a four-language story and relevant matches, and exits 0."""
+    """The demo prints signed alerts, a four-language story and relevant matches, counts
+    outlets in words ("1 outlet", "4 outlets"), and exits 0."""
     run = subprocess.run(
         [sys.executable, "-m", "monitor", "demo"],
         capture_output=True,
@@ -24,6 +25,7 @@ def test_demo_shows_alerts_stories_and_matches() -> None:
     out = run.stdout
     assert out.count("ALERT match.created") == 4 and out.count("ALERT story.updated") == 1
     assert "4 outlets [en, es, pt, ru]" in out
+    assert "1 outlet, languages pt;" in out and "outlet(s)" not in out
     relevant = [line for line in out.splitlines() if line.strip().startswith("RELEVANT")]
     assert len(relevant) == 10
     assert not any(

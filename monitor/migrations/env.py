@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from alembic import context
 from sqlalchemy import Connection
 
-from alembic import context
 from monitor.config import load_settings
-from monitor.storage.engine import open_engine
+from monitor.storage.engine import open_engine, prepare_database
 from monitor.storage.schema import Base
 
 target_metadata = Base.metadata
@@ -30,6 +30,7 @@ def run_migrations_online() -> None:
         run_with_connection(connection)
         return
     engine = open_engine(load_settings().database)
+    prepare_database(engine)
     with engine.connect() as fresh:
         run_with_connection(fresh)
     engine.dispose()

@@ -10,7 +10,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -19,9 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.api.server import api_server
 from monitor.config import Settings
+from monitor.embed import Vectors
 from monitor.errors import ConfigError
 from monitor.health import ServiceState
 from tests.conftest import PROJECT_ROOT
+from tests.fakes import BagOfWordsEmbedder
 
 TOKEN = "server-token"
 UPLOAD_BYTES = 150_000_000
@@ -74,6 +77,50 @@ class TestBinding:
             loop.close()
         with socket.socket() as again:
             again.bind(("127.0.0.1", server.port))
+
+    def test_cancelling_lets_requests_in_flight_finish(
+        self, sqlite_sessions: sessionmaker[Session]
+    ) -> None:
+        """When the service cancels the API, it stops listening but answers the request it
+        is handling before it stops."""
+        entered, release = threading.Event(), threading.Event()
+
+        class SlowEmbedder(BagOfWordsEmbedder):
+            def embed(self, texts: Sequence[str]) -> Vectors:
+                entered.set()
+                release.wait(timeout=30)
+                return super().embed(texts)
+
+        embedder = SlowEmbedder()
+        server = api_server(Settings(api={"port": 0}), sqlite_sessions, lambda: embedder)
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(server(None))
+        outcome: list[BaseException | None] = []
+
+        def serve() -> None:
+            try:
+                loop.run_until_complete(task)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        serving = threading.Thread(target=serve, daemon=True)
+        serving.start()
+        answers: list[int] = []
+        url = f"http://127.0.0.1:{server.port}/search?q=oil&all=true"
+        asking = threading.Thread(
+            target=lambda: answers.append(httpx.get(url, timeout=30).status_code)
+        )
+        asking.start()
+        assert entered.wait(timeout=30)
+        loop.call_soon_threadsafe(task.cancel)
+        while is_listening(server.port):
+            time.sleep(0.02)
+        release.set()
+        asking.join(timeout=30)
+        serving.join(timeout=30)
+        loop.close()
+        assert answers == [200]
+        assert len(outcome) == 1 and isinstance(outcome[0], asyncio.CancelledError)
 
     def test_monitor_run_on_a_port_in_use_prints_one_line_and_exits_2(
         self, tmp_path: Path, occupied_port: int
@@ -138,6 +185,14 @@ def server(tmp_path: Path) -> Iterator[tuple[int, int]]:
         process.wait(timeout=20)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def is_listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def peak_rss_bytes(pid: int) -> int:

@@ -4,6 +4,7 @@ before the service starts."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -67,13 +68,25 @@ class ApiServer:
         self.port: int = self.socket.getsockname()[1]
 
     async def __call__(self, state: ServiceState | None) -> None:
+        """Serve until cancelled; on cancel, stop accepting and let the requests in flight
+        finish (within `[service] shutdown_grace_s`) before the cancellation goes on."""
         app = create_app(self.settings, self.sessions, self.token, state, self.search_embedder)
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=int(self.settings.service.shutdown_grace_s),
+        )
         server = EmbeddedServer(config)
+        serving = asyncio.ensure_future(server.serve(sockets=[self.socket]))
         try:
-            await server.serve(sockets=[self.socket])
-        finally:
+            await asyncio.shield(serving)
+        except asyncio.CancelledError:
             server.should_exit = True
+            await serving
+            raise
+        finally:
             self.socket.close()
 
     def close(self) -> None:

@@ -35,6 +35,10 @@ class TestCanonicalUrl:
         """Host lower-cased, default port, fragment and tracking parameters removed."""
         assert canonical_url(link) == expected
 
+    def test_control_characters_removed(self) -> None:
+        """DEL and C1 control characters never reach a stored URL (C0 ones never did)."""
+        assert canonical_url("https://e.org/a\x7fb\x85c\x00d") == "https://e.org/abcd"
+
     def test_relative_link_resolved_against_feed(self) -> None:
         """A relative link is resolved against the feed's URL."""
         assert canonical_url("/news/1?utm_campaign=x", "https://site.org/rss/feed.xml") == (

@@ -5,6 +5,7 @@ change."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass, field
@@ -61,11 +62,14 @@ class Processor:
     clock: Callable[[], datetime]
     alerts: AlertSettings = field(default_factory=AlertSettings)
     owner: str = field(default_factory=lambda: f"processor-{uuid.uuid4().hex[:12]}")
+    # Set when the process stops: the batch in hand is finished, no further one is claimed.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def process_pending(self) -> ProcessSummary:
-        """Claim and process unprocessed articles, batch by batch, until none is left."""
+        """Claim and process unprocessed articles, batch by batch, until none is left (or
+        `stopping` is set)."""
         total = ProcessSummary()
-        while True:
+        while not self.stopping.is_set():
             with self.sessions.begin() as session:
                 pending = claim_pending_articles(
                     session,
@@ -80,6 +84,7 @@ class Processor:
             total = ProcessSummary(
                 *(a + b for a, b in zip(vars_of(total), vars_of(batch), strict=True))
             )
+        return total
 
     def process_batch(self, pending: Sequence[PendingArticle]) -> ProcessSummary:
         """Encode and tag outside any transaction; then, in one transaction holding the story

@@ -103,8 +103,11 @@ class Runtime:
         return workers + ((self.processor.owner,) if self.processor else ())
 
     def release_claims(self) -> None:
-        """Give back the feeds, articles and deliveries this process claimed and did not finish.
-        A database that refuses is logged: the leases then expire on their own."""
+        """Stop the processor claiming more, then give back the feeds, articles and deliveries
+        this process claimed and did not finish. A database that refuses is logged: the leases
+        then expire on their own."""
+        if self.processor is not None:
+            self.processor.stopping.set()
         try:
             with self.sessions.begin() as session:
                 for owner in self.owners:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import load_settings
 from monitor.embed import Vectors
 from monitor.loopback import FeedServer, Reply, item, rss
+from monitor.process import BATCH_ARTICLES
 from monitor.runtime import LazyEmbedder, open_runtime
 from monitor.service import Service
 from monitor.storage import migrate
@@ -26,12 +27,14 @@ from monitor.storage.articles import insert_articles
 from monitor.storage.engine import open_engine
 from monitor.storage.feeds import add_feeds, list_feeds
 from monitor.storage.schema import Article, Feed
+from monitor.storage.stories import count_pending_articles
 from monitor.values import FeedSpec
 from tests.conftest import PROJECT_RELEVANCE, PROJECT_ROOT, SettingsFactory
 from tests.factories import make_entry
 from tests.fakes import BagOfWordsEmbedder
 
 WAIT_S = 60
+ARTICLES = BATCH_ARTICLES + 44
 MONITOR = (sys.executable, "-m", "monitor")
 
 
@@ -113,7 +116,8 @@ class TestServiceShutdown:
     def test_sigterm_releases_the_processors_article_claims(
         self, sessions: sessionmaker[Session], make_settings: SettingsFactory, tmp_path: Path
     ) -> None:
-        """SIGTERM while a batch is being embedded: after shutdown no article is still claimed."""
+        """SIGTERM while a batch is being embedded: the batch in hand is finished, no further
+        batch is claimed, and after shutdown no article is still claimed."""
         url = str(sessions.kw["bind"].url.render_as_string(hide_password=False))
         settings = make_settings(
             database={"url": url},
@@ -125,7 +129,9 @@ class TestServiceShutdown:
         with FeedServer() as feeds, sessions.begin() as session:
             add_feeds(session, [FeedSpec(feeds.url("/quiet"))], 900, now)
             [feed] = list_feeds(session)
-            entries = [make_entry(f"g{n}", f"https://x.example/{n}", f"News {n}") for n in range(3)]
+            entries = [
+                make_entry(f"g{n}", f"https://x.example/{n}", f"News {n}") for n in range(ARTICLES)
+            ]
             insert_articles(session, feed.id, entries, now)
         embedder = GatedEmbedder()
         claims_during: list[str | None] = []
@@ -148,5 +154,9 @@ class TestServiceShutdown:
                 embedder.gate.set()  # the batch's thread must end before the loop can close
 
         claims_after = asyncio.run(asyncio.wait_for(run_and_stop(), WAIT_S))
-        assert claims_during and all(c and c.startswith("processor-") for c in claims_during)
-        assert claims_after == [None, None, None]
+        with sessions() as session:
+            unprocessed = count_pending_articles(session)
+        claimed = [c for c in claims_during if c is not None]
+        assert len(claimed) == BATCH_ARTICLES and all(c.startswith("processor-") for c in claimed)
+        assert claims_after == [None] * ARTICLES
+        assert unprocessed == ARTICLES - BATCH_ARTICLES

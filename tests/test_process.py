@@ -88,6 +88,17 @@ class TestProcessing:
         processor.process_pending()
         assert processor.process_pending().articles == 0
 
+    def test_a_stopping_processor_claims_nothing(
+        self, sessions: sessionmaker[Session], tagger: Tagger
+    ) -> None:
+        """Once `stopping` is set, process_pending claims no batch and leaves articles pending."""
+        store(sessions, [(0, "a", STORY, "en")])
+        processor = make_processor(sessions, tagger)
+        processor.stopping.set()
+        assert processor.process_pending().articles == 0
+        with sessions() as session:
+            assert count_pending_articles(session) == 1
+
     def test_near_copy_of_a_seed_is_flagged(
         self, sessions: sessionmaker[Session], tagger: Tagger
     ) -> None:

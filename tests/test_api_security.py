@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import feedparser
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.api.app import create_app
@@ -146,6 +148,14 @@ class TestHeaders:
     def test_every_response_says_nosniff(self, api: TestClient, path: str) -> None:
         """JSON, text, errors and pages all carry X-Content-Type-Options: nosniff."""
         assert api.get(path).headers["x-content-type-options"] == "nosniff"
+
+    def test_a_500_says_nosniff(self, tmp_path: Path) -> None:
+        """An unexpected error's 500, sent from outside the middleware, carries it too."""
+        engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'no.db'}")
+        with client_for(sessionmaker(engine)) as client:
+            response = client.get("/matches")
+        assert response.status_code == 500
+        assert response.headers["x-content-type-options"] == "nosniff"
 
     def test_the_413_says_nosniff(self, sqlite_sessions: sessionmaker[Session]) -> None:
         """Even the middleware's own 413 carries the header."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.api.context import ApiContext
 from monitor.api.docs import mount_docs
-from monitor.api.middleware import BodyLimit, PublicRedirects, ResponseHeaders
+from monitor.api.middleware import NOSNIFF, BodyLimit, PublicRedirects, ResponseHeaders
 from monitor.api.routers import feeds, ops, reads, search
 from monitor.clock import Clock, utc_now
 from monitor.config import Settings
@@ -54,9 +55,16 @@ def create_app(
     for router in (reads.router, search.router, feeds.reads, feeds.writes, ops.router):
         app.include_router(router)
     mount_docs(app)
+    app.add_exception_handler(Exception, internal_error)
     # Added innermost first. The body cap comes before anything that reads the body; the
     # headers go outermost so they reach its 413 too.
     app.add_middleware(PublicRedirects, public_base_url=settings.api.public_base_url)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(ResponseHeaders)
     return app
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """The 500 answer. Starlette sends it from outside every middleware, so it carries the
+    nosniff header itself; the error still reaches the server's log."""
+    return PlainTextResponse("Internal Server Error", 500, headers=dict([NOSNIFF]))

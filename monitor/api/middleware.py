@@ -14,6 +14,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
 # Pages built by this app load scripts and styles from the app only and cannot be framed.
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -111,7 +112,8 @@ class ResponseHeaders:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", [])]
                 names = {k.lower() for k, _ in headers}
-                headers.append((b"x-content-type-options", b"nosniff"))
+                if b"x-content-type-options" not in names:
+                    headers.append((NOSNIFF[0].lower().encode(), NOSNIFF[1].encode()))
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 if content_type.startswith(b"text/html"):
                     if b"content-security-policy" not in names:

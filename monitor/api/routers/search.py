@@ -27,11 +27,11 @@ def search(
     this process has no embedding model."""
     if context.search_embedder is None:
         raise HTTPException(503, "semantic search needs the embedding model (not loaded here)")
-    question = clean_text(q, "q") or q
+    clean_text(q, "q")
     items = search_matches(
         context.sessions,
         context.search_embedder(),
-        question,
+        q,
         scope,
         limit,
         context.settings.search.min_similarity,

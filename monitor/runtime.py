@@ -10,9 +10,10 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerts.dispatch import Dispatcher
@@ -20,6 +21,7 @@ from monitor.alerts.senders import open_senders
 from monitor.clock import Clock, utc_now
 from monitor.config import Settings
 from monitor.embed import Embedder, open_embedder
+from monitor.fetch import open_client
 from monitor.gazetteer import check_alert_rules, load_gazetteer
 from monitor.ingest import Ingestor, open_ingestor
 from monitor.process import Processor
@@ -104,16 +106,43 @@ class Runtime:
 
     def release_claims(self) -> None:
         """Stop the processor claiming more, then give back the feeds, articles and deliveries
-        this process claimed and did not finish. A database that refuses is logged: the leases
-        then expire on their own."""
+        this process claimed and did not finish."""
         if self.processor is not None:
             self.processor.stopping.set()
+        release_claims_of(self.sessions, self.owners)
+
+
+def release_claims_of(sessions: sessionmaker[Session], owners: tuple[str, ...]) -> None:
+    """Give back every claim `owners` hold; a database that refuses is logged (the leases then
+    expire on their own)."""
+    try:
+        with sessions.begin() as session:
+            for owner in owners:
+                release_leases(session, owner)
+    except Exception:
+        log.warning("could not release claims", exc_info=True, extra={"owners": owners})
+
+
+@asynccontextmanager
+async def open_dispatcher(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    clock: Clock = utc_now,
+    environ: Mapping[str, str] = os.environ,
+    client: httpx.AsyncClient | None = None,
+) -> AsyncIterator[Dispatcher]:
+    """The alert senders and the dispatcher, over `client` or an HTTP client of their own (for
+    `monitor alerts dispatch`); missing secrets are a ConfigError. Leases the dispatcher still
+    holds are given back on the way out."""
+    async with AsyncExitStack() as stack:
+        if client is None:
+            client = await stack.enter_async_context(open_client(settings.network))
+        senders = open_senders(settings.alerts, settings.smtp, client, clock, environ)
+        dispatcher = Dispatcher(sessions, senders, settings.alerts, clock)
         try:
-            with self.sessions.begin() as session:
-                for owner in self.owners:
-                    release_leases(session, owner)
-        except Exception:
-            log.warning("could not release claims", exc_info=True, extra={"owners": self.owners})
+            yield dispatcher
+        finally:
+            release_claims_of(sessions, (dispatcher.owner,))
 
 
 @asynccontextmanager
@@ -132,10 +161,11 @@ async def open_runtime(
     if settings.alerts.rules:
         check_alert_rules(settings.alerts, load_gazetteer(settings.relevance.gazetteer_dir))
     embedder = embedder or LazyEmbedder(settings)
-    async with open_ingestor(settings, sessions) as ingestor:
+    async with (
+        open_ingestor(settings, sessions) as ingestor,
+        open_dispatcher(settings, sessions, clock, environ, ingestor.client) as dispatcher,
+    ):
         ingestor.clock = clock
-        senders = open_senders(settings.alerts, settings.smtp, ingestor.client, clock, environ)
-        dispatcher = Dispatcher(sessions, senders, settings.alerts, clock)
         processor = build_processor(settings, sessions, clock, embedder()) if process else None
         runtime = Runtime(settings, sessions, clock, ingestor, dispatcher, embedder, processor)
         if process:  # encoders load their weights on first use: do it while the first cycle runs

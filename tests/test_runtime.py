@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings
 from monitor.errors import ConfigError
-from monitor.runtime import LazyEmbedder, open_runtime
+from monitor.runtime import LazyEmbedder, open_dispatcher, open_runtime
 from monitor.storage.feeds import add_feeds
-from monitor.storage.schema import Feed
+from monitor.storage.schema import Delivery, Feed
 from monitor.values import FeedSpec
+from tests.alert_support import new_secret, store_alerts
 from tests.conftest import PROJECT_RELEVANCE, SettingsFactory
 from tests.fakes import BagOfWordsEmbedder
 
@@ -112,3 +113,45 @@ class TestOpenRuntime:
         with sessions() as session:
             assert list(session.scalars(select(Feed.lease_owner))) == [None]
         assert leased and leased[0] and leased[0].startswith("ingestor-")
+
+
+class TestOpenDispatcher:
+    def test_deliveries_claimed_inside_are_free_after_it_closes(
+        self, make_settings: SettingsFactory, sessions: sessionmaker[Session]
+    ) -> None:
+        """open_dispatcher on its own HTTP client: what its dispatcher claimed is given back."""
+        url = sessions.kw["bind"].url.render_as_string(hide_password=False)
+        store_alerts(sessions, 2)
+        settings = make_settings(
+            database={"url": url},
+            alerts={
+                "webhooks": [{"name": "ops", "url": "http://127.0.0.1:9/", "secret_env": "HOOK"}],
+                "rules": [{"name": "relevant", "channels": ["ops"]}],
+            },
+        )
+
+        async def claim_inside() -> int:
+            async with open_dispatcher(settings, sessions, environ={"HOOK": new_secret()}) as d:
+                return len(await asyncio.to_thread(d.claim, 10))
+
+        assert asyncio.run(claim_inside()) == 2
+        with sessions() as session:
+            assert list(session.scalars(select(Delivery.lease_owner))) == [None, None]
+
+    def test_a_channel_without_its_secret_is_a_config_error(
+        self, make_settings: SettingsFactory, sqlite_sessions: sessionmaker[Session]
+    ) -> None:
+        """A webhook whose secret variable is unset stops the dispatcher from opening."""
+        settings = make_settings(
+            alerts={
+                "webhooks": [{"name": "ops", "url": "http://127.0.0.1:9/", "secret_env": "HOOK"}],
+                "rules": [{"name": "relevant", "channels": ["ops"]}],
+            },
+        )
+
+        async def open_it() -> None:
+            async with open_dispatcher(settings, sqlite_sessions, environ={}):
+                pass
+
+        with pytest.raises(ConfigError, match="HOOK"):
+            asyncio.run(open_it())

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from monitor.feedback import effective_relevance, override_of
 from monitor.filters import MatchFilter
+from monitor.storage.feedback import latest_relevance, relevance_overrides
 from monitor.storage.schema import Article, Delivery, Feed, FetchLog, Match, Story
 
 __all__ = ["MatchFilter"]  # the filter value lives in monitor.filters; storage runs it
@@ -29,8 +31,15 @@ def like_literal(text: str) -> str:
 
 
 def match_record(
-    match: Match, article: Article, feed_url: str, feed_name: str | None
+    match: Match,
+    article: Article,
+    feed_url: str,
+    feed_name: str | None,
+    judged: bool | None = None,
 ) -> dict[str, Any]:
+    """A match as the faces show it. `relevant` is the effective relevance (the analyst's
+    latest judgement, else the tagger's); `override` says "feedback" when a judgement overrode
+    the tagger, whose own decision stays in `tagger_relevant`."""
     return {
         "id": match.id,
         "article_id": article.id,
@@ -43,7 +52,10 @@ def match_record(
         "feed_name": feed_name,
         "published_at": article.published_at,
         "first_seen_at": article.first_seen_at,
-        "relevant": match.relevant,
+        "relevant": effective_relevance(match.relevant, judged),
+        "tagger_relevant": match.relevant,
+        "feedback": judged,
+        "override": override_of(match.relevant, judged),
         "score": match.score,
         "countries": json.loads(match.countries),
         "topics": json.loads(match.topics),
@@ -61,7 +73,8 @@ def filtered(query: Any, f: MatchFilter) -> Any:
     if f.min_score is not None:
         conditions.append(Match.score >= f.min_score)
     if f.relevant is not None:
-        conditions.append(Match.relevant.is_(f.relevant))
+        effective = func.coalesce(latest_relevance(Match.article_id), Match.relevant)
+        conditions.append(effective.is_(true()) if f.relevant else effective.is_(false()))
     if f.country:
         code = like_literal(f.country.upper())
         conditions.append(Match.countries.like(f'%"{code}"%', escape=LIKE_ESCAPE))
@@ -87,8 +100,9 @@ def filtered(query: Any, f: MatchFilter) -> Any:
 
 
 def matches_query() -> Any:
+    """Rows for `match_record`: the match, its article, feed URL and name, latest judgement."""
     return (
-        select(Match, Article, Feed.url, Feed.name)
+        select(Match, Article, Feed.url, Feed.name, latest_relevance(Match.article_id))
         .join(Article, Article.id == Match.article_id)
         .join(Feed, Feed.id == Article.feed_id)
     )
@@ -175,7 +189,17 @@ def get_article(session: Session, article_id: int) -> dict[str, Any] | None:
         "first_seen_at": article.first_seen_at,
         "story_id": article.story_id,
         "seed_duplicate": article.seed_duplicate,
-        "match": match_record(match, article, feed_url, feed_name) if match else None,
+        "match": (
+            match_record(
+                match,
+                article,
+                feed_url,
+                feed_name,
+                relevance_overrides(session, [article_id]).get(article_id),
+            )
+            if match
+            else None
+        ),
     }
 
 

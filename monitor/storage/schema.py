@@ -243,3 +243,60 @@ class ChannelState(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Feedback(Base):
+    """One analyst judgement: an article's relevance, or whether it belongs to its story. The
+    text judged is copied in, so the judgement outlives the article when it is pruned."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[bool] = mapped_column(Boolean)
+    article_id: Mapped[int | None] = mapped_column(
+        ForeignKey("articles.id", ondelete="SET NULL")
+    )
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    author: Mapped[str] = mapped_column(String(128))
+    scorer_version: Mapped[str | None] = mapped_column(String(256))
+    predicted: Mapped[bool | None] = mapped_column(Boolean)
+    score: Mapped[float | None] = mapped_column(Float)
+    feed_url: Mapped[str | None] = mapped_column(String(MAX_URL_CHARS))
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(MAX_LANGUAGE_CHARS))
+    other_article_id: Mapped[int | None] = mapped_column(
+        ForeignKey("articles.id", ondelete="SET NULL")
+    )
+    other_title: Mapped[str | None] = mapped_column(Text)
+    other_summary: Mapped[str | None] = mapped_column(Text)
+    other_language: Mapped[str | None] = mapped_column(String(MAX_LANGUAGE_CHARS))
+
+    __table_args__ = (Index("ix_feedback_article_kind", "article_id", "kind", "id"),)
+
+
+class SavedView(Base):
+    """An inbox filter saved under a name (the filter as `monitor.views` stores it, JSON)."""
+
+    __tablename__ = "saved_views"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    filter: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ArticleStateRow(Base):
+    """An article's read and starred state in the inbox; no row means unread, not starred."""
+
+    __tablename__ = "article_states"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    read: Mapped[bool] = mapped_column(Boolean, default=False)
+    starred: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -13,6 +13,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings
@@ -71,6 +72,7 @@ class TestRecordCycle:
 
 
 def settings_for_service(make_settings: SettingsFactory, url: str, tmp_path: Path) -> Settings:
+    (tmp_path / "no-feeds.toml").write_text("feeds = []\n")
     return make_settings(
         database={"url": url},
         feeds={"file": str(tmp_path / "no-feeds.toml")},
@@ -172,6 +174,24 @@ class TestReadOnlyDatabase:
         assert state.consecutive_failed_cycles >= 2 and state.job_failures >= 6
         assert verdict.status is HealthStatus.DEGRADED
         assert any("job poll failed" in reason for reason in verdict.reasons)
+
+
+class TestApiCrash:
+    def test_an_api_that_crashes_stops_the_service_with_its_error(
+        self, sqlite_sessions: sessionmaker[Session], make_settings: SettingsFactory, tmp_path: Path
+    ) -> None:
+        """The service does not run on unseen without its API: it stops and raises the error."""
+        settings = settings_for_service(make_settings, "sqlite://", tmp_path)
+
+        async def broken_api(_state: ServiceState) -> None:
+            raise RuntimeError("the API broke")
+
+        async def run() -> None:
+            async with open_runtime(settings, sqlite_sessions, process=False) as runtime:
+                await asyncio.wait_for(Service(runtime).run(broken_api), WAIT_S)
+
+        with pytest.raises(RuntimeError, match="the API broke"):
+            asyncio.run(run())
 
 
 class TestRunRefusesReadOnly:

@@ -140,6 +140,7 @@ class AlertRule(Section):
     countries: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
     feeds: tuple[str, ...] = ()
+    view: str = ""  # a saved view whose filter the rule applies as well ("": none)
     channels: tuple[str, ...] = Field(min_length=1)
     mode: Literal["instant", "digest"] = "instant"
     digest_every: str = "6h"
@@ -204,6 +205,7 @@ class APISettings(Section):
     port: int = Field(default=8000, ge=0, le=65535)
     token_env: str = "MONITOR_API_TOKEN"  # noqa: S105 - the variable's name
     require_token_for_reads: bool = False
+    token_name: str = Field(default="api", min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")
     page_size: int = Field(default=50, ge=1, le=1000)
     max_body_bytes: int = Field(default=1_000_000, ge=1)
     public_base_url: str = Field(default="", pattern=r"^(https?://[^\s]+)?$")

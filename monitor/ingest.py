@@ -25,7 +25,6 @@ from datetime import datetime
 from typing import TypeVar
 
 import httpx
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import utc_now
@@ -37,6 +36,7 @@ from monitor.netguard import Resolver
 from monitor.parsers import ParserPool, explain_parse_failure
 from monitor.schedule import OUTCOME_ERROR, plan_after_failure, plan_after_success
 from monitor.storage.articles import insert_articles
+from monitor.storage.engine import error_detail
 from monitor.storage.feeds import add_feeds, claim_due_feeds, count_feeds, record_fetch
 from monitor.values import (
     CycleSummary,
@@ -227,11 +227,7 @@ def unexpected(exc: Exception, feed: FeedRecord, stage: str) -> UnexpectedError:
         exc_info=exc,
         extra={"feed": feed.url, "stage": stage},
     )
-    cause: BaseException = exc
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        cause = exc.orig
-    first_line = (str(cause).strip().splitlines() or [""])[0]
-    return UnexpectedError(f"internal error in {stage}: {type(cause).__name__}: {first_line}")
+    return UnexpectedError(f"internal error in {stage}: {type(exc).__name__}: {error_detail(exc)}")
 
 
 async def cancel_and_wait(tasks: list[asyncio.Task[FeedCycleResult]]) -> None:

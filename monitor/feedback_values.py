@@ -113,3 +113,15 @@ class SplitResult:
     article_id: int
     old_story_id: int
     new_story_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SentAlerts:
+    """What sending a match as an alert by hand did, by rule name."""
+
+    raised: tuple[str, ...] = ()  # a match.created was queued for these rules' channels
+    already_alerted: tuple[str, ...] = ()  # the story had its match.created under these
+
+    @property
+    def matched(self) -> bool:
+        return bool(self.raised or self.already_alerted)

@@ -10,13 +10,20 @@ of dropping them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.config import AlertRule
 from monitor.values import AlertType, PriorAlerts
 
-__all__ = ["MatchForAlerts", "PlannedAlert", "PriorAlerts", "plan_alerts", "rule_matches"]
+__all__ = [
+    "MatchForAlerts",
+    "PlannedAlert",
+    "PriorAlerts",
+    "plan_alerts",
+    "rule_filters_match",
+    "rule_matches",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +50,24 @@ class PlannedAlert:
     held: bool
 
 
-def rule_matches(rule: AlertRule, match: MatchForAlerts) -> bool:
+def rule_matches(
+    rule: AlertRule, match: MatchForAlerts, view_members: frozenset[int] | None = None
+) -> bool:
+    """The rule's score floor and its other filters both hold."""
+    return match.score >= rule.min_score and rule_filters_match(rule, match, view_members)
+
+
+def rule_filters_match(
+    rule: AlertRule, match: MatchForAlerts, view_members: frozenset[int] | None = None
+) -> bool:
+    """Countries, topics, feeds and, for a rule naming a saved view, membership of the view:
+    `view_members` holds the articles the view's filter admits (None: the view is unknown,
+    so the rule admits nothing)."""
     return (
-        match.score >= rule.min_score
-        and (not rule.countries or bool(set(rule.countries) & set(match.countries)))
+        (not rule.countries or bool(set(rule.countries) & set(match.countries)))
         and (not rule.topics or bool(set(rule.topics) & set(match.topics)))
         and (not rule.feeds or match.feed_url in rule.feeds)
+        and (not rule.view or (view_members is not None and match.article_id in view_members))
     )
 
 
@@ -57,8 +76,11 @@ def plan_alerts(
     rules: Sequence[AlertRule],
     prior: PriorAlerts,
     story_update_outlets: int,
+    view_members: Mapping[str, frozenset[int]] | None = None,
 ) -> list[PlannedAlert]:
-    """Alerts for a batch of matches, processed in order."""
+    """Alerts for a batch of matches, processed in order. `view_members` holds, per rule that
+    names a saved view, the batch's articles the view admits."""
+    members = view_members or {}
     created = dict(prior.created_outlets)
     updated = set(prior.updated)
     sent = dict(prior.instant_last_hour)
@@ -69,7 +91,7 @@ def plan_alerts(
         story_feeds.add(match.feed_id)
         outlets = len(story_feeds)
         for rule in rules:
-            if not rule_matches(rule, match):
+            if not rule_matches(rule, match, members.get(rule.name)):
                 continue
             key = (rule.name, match.story_id)
             if key not in created:

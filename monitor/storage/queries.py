@@ -278,3 +278,15 @@ def read_figures(session: Session, now: datetime) -> Figures:
         )
         or 0,
     )
+
+
+def filtered_article_ids(session: Session, f: MatchFilter) -> set[int]:
+    """The ids of the articles whose matches pass `f` (narrow it with `article_ids`)."""
+    query = filtered(
+        select(Article.id)
+        .select_from(Match)
+        .join(Article, Article.id == Match.article_id)
+        .join(Feed, Feed.id == Article.feed_id),
+        f,
+    )
+    return set(session.scalars(query))

@@ -162,7 +162,7 @@ def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
     pytest.fail(f"timed out waiting for {what}")
 
 
-def feed_document(language: str, now: datetime) -> bytes:
+def feed_document(language: str, stories: list[Story], now: datetime) -> bytes:
     """One outlet's RSS. Titles are escaped twice, so the stored title holds the hostile
     markup as literal text (escaped once, feedparser would sanitise it away)."""
     entries = [
@@ -173,20 +173,45 @@ def feed_document(language: str, now: datetime) -> bytes:
             date=format_datetime(now - timedelta(hours=story.hours_ago), usegmt=True),
             summary=html.escape(story.summary),
         )
-        for story in FEEDS[language]
+        for story in stories
     ]
     return rss(entries, title=f"Wire {language.upper()}")
 
 
+class LoopbackFeeds:
+    """One loopback outlet per language, each serving its current list of stories."""
+
+    def __init__(self, server: FeedServer, stories: dict[str, list[Story]]) -> None:
+        self.server, self.now = server, datetime.now(UTC)
+        self.stories = {language: list(items) for language, items in stories.items()}
+        for language in self.stories:
+            server.add("/" + language, self.route(language))
+
+    def route(self, language: str) -> Callable[[dict[str, str]], Reply]:
+        return lambda _headers: Reply(
+            200, {}, feed_document(language, self.stories[language], self.now)
+        )
+
+    def url(self, language: str) -> str:
+        return self.server.url("/" + language)
+
+    def publish(self, language: str, story: Story) -> None:
+        self.stories[language].append(story)
+
+    @property
+    def article_count(self) -> int:
+        return sum(len(items) for items in self.stories.values())
+
+
 @dataclass
 class RunningMonitor:
-    """A `monitor run` subprocess and its feed server."""
+    """A `monitor run` subprocess over loopback feeds, with the CLI at hand."""
 
     base_url: str
     config: Path
     workdir: Path
     process: subprocess.Popen[bytes]
-    feeds: FeedServer
+    feeds: LoopbackFeeds
     environ: dict[str, str] = field(default_factory=dict)
 
     def client(self, *, token: bool = True) -> httpx.Client:
@@ -200,22 +225,39 @@ class RunningMonitor:
             items: list[dict[str, Any]] = answer.json()["items"]
             return items
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run `monitor --config CONFIG ARGS...` against the same database."""
-        return subprocess.run(
-            [sys.executable, "-m", "monitor", "--config", str(self.config), *args],
-            cwd=PROJECT_ROOT,
-            env=self.environ,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+    def wait_for_matches(self, count: int) -> list[dict[str, Any]]:
+        """The matches once there are at least `count`; fails if the service exits."""
+        wait_for(
+            lambda: self.process.poll() is not None or len(self.matches()) >= count,
+            READY_TIMEOUT_S,
+            f"{count} matches",
         )
+        if self.process.poll() is not None:
+            pytest.fail("monitor run exited: " + service_log(self.workdir))
+        return self.matches()
 
 
-def write_config(workdir: Path, port: int, feeds: FeedServer, extra: str = "") -> Path:
+def monitor_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`monitor --config CONFIG ARGS...` with the test token, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(config), *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "MONITOR_API_TOKEN": TOKEN},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def write_config(
+    workdir: Path, port: int, feeds: LoopbackFeeds, extra: str, poll_interval_s: int
+) -> Path:
+    """The service's settings, everything it writes kept in `workdir`; the relevance weights
+    are a copy (made once, so a refit written there survives a restart)."""
     relevance = workdir / "relevance.toml"
-    relevance.write_bytes((PROJECT_ROOT / "config" / "relevance.toml").read_bytes())
+    if not relevance.exists():
+        relevance.write_bytes((PROJECT_ROOT / "config" / "relevance.toml").read_bytes())
     config = workdir / "monitor.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{workdir / "monitor.db"}"\n'
@@ -230,27 +272,30 @@ def write_config(workdir: Path, port: int, feeds: FeedServer, extra: str = "") -
     )
     (workdir / "feeds.toml").write_text(
         "".join(
-            f'[[feeds]]\nname = "Wire {language.upper()}"\nurl = "{feeds.url("/" + language)}"\n'
-            f'language = "{language}"\npoll_interval_s = 3600\n'
-            for language in FEEDS
+            f'[[feeds]]\nname = "Wire {language.upper()}"\nurl = "{feeds.url(language)}"\n'
+            f'language = "{language}"\npoll_interval_s = {poll_interval_s}\n'
+            for language in feeds.stories
         )
     )
     return config
 
 
 @contextmanager
-def running_monitor(workdir: Path, *, reads_need_token: bool = False) -> Iterator[RunningMonitor]:
-    """`monitor run` on a free port over the four loopback feeds, returned once every
-    article has its match; SIGTERM on the way out."""
-    now = datetime.now(UTC)
-    with FeedServer() as feeds:
-        for language in FEEDS:
-            feeds.add("/" + language, Reply(200, {}, feed_document(language, now)))
-        port = free_port()
-        api_extra = "require_token_for_reads = true\n" if reads_need_token else ""
-        config = write_config(workdir, port, feeds, api_extra)
-        environ = {**os.environ, "MONITOR_API_TOKEN": TOKEN}
-        log = (workdir / "monitor.log").open("wb")
+def running_monitor(
+    workdir: Path,
+    feeds: LoopbackFeeds,
+    *,
+    reads_need_token: bool = False,
+    poll_interval_s: int = 3600,
+) -> Iterator[RunningMonitor]:
+    """`monitor run` on a free port over `feeds`, returned once every article served has its
+    match; SIGTERM on the way out. Started again on the same `workdir`, it reopens the same
+    database and weights."""
+    port = free_port()
+    api_extra = "require_token_for_reads = true\n" if reads_need_token else ""
+    config = write_config(workdir, port, feeds, api_extra, poll_interval_s)
+    environ = {**os.environ, "MONITOR_API_TOKEN": TOKEN}
+    with (workdir / "monitor.log").open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "monitor", "--config", str(config), "run"],
             cwd=PROJECT_ROOT,
@@ -262,13 +307,7 @@ def running_monitor(workdir: Path, *, reads_need_token: bool = False) -> Iterato
             f"http://127.0.0.1:{port}", config, workdir, process, feeds, environ
         )
         try:
-            wait_for(
-                lambda: len(service.matches()) >= ARTICLE_COUNT or process.poll() is not None,
-                READY_TIMEOUT_S,
-                "every loopback article to be matched",
-            )
-            if process.poll() is not None:
-                pytest.fail("monitor run exited: " + service_log(workdir))
+            service.wait_for_matches(feeds.article_count)
             yield service
         finally:
             process.send_signal(signal.SIGTERM)
@@ -277,7 +316,6 @@ def running_monitor(workdir: Path, *, reads_need_token: bool = False) -> Iterato
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-            log.close()
 
 
 def service_log(workdir: Path) -> str:

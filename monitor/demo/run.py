@@ -24,6 +24,7 @@ from monitor.config import (
     FeedsSettings,
     LoggingSettings,
     NetworkSettings,
+    ParseSettings,
     ServiceSettings,
     Settings,
     WebhookChannel,
@@ -84,6 +85,7 @@ def demo_settings(
         database=DatabaseSettings(url=f"sqlite:///{directory / 'demo.db'}"),
         network=NetworkSettings(allow_cidrs=(IPv4Network("127.0.0.0/8"),)),
         feeds=FeedsSettings(file=feeds_file),
+        parse=ParseSettings(workers=1),  # five small feeds: one parser warms up faster than two
         # Short intervals: each stage picks up the previous one's work within a quarter second.
         service=ServiceSettings(poll_every_s=1, process_every_s=0.25, dispatch_every_s=0.25),
         alerts=AlertSettings(

@@ -211,6 +211,11 @@ class APISettings(Section):
     public_base_url: str = Field(default="", pattern=r"^(https?://[^\s]+)?$")
 
 
+class PagesSettings(Section):
+    session_secret_env: str = "MONITOR_SESSION_SECRET"  # noqa: S105 - the variable's name
+    session_max_age_s: int = Field(default=43_200, ge=60, le=31_536_000)
+
+
 class SearchSettings(Section):
     min_similarity: float = Field(default=0.25, ge=-1, le=1)
 
@@ -243,6 +248,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     retention: RetentionSettings = RetentionSettings()
     api: APISettings = APISettings()
+    pages: PagesSettings = PagesSettings()
     search: SearchSettings = SearchSettings()
     logging: LoggingSettings = LoggingSettings()
 

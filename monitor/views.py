@@ -89,3 +89,15 @@ def view_match_filter(data: Mapping[str, Any], now: datetime) -> MatchFilter:
         text=request.text or None,
         language=request.language or None,
     )
+
+
+QUERY_NAMES = {"language": "lang", "text": "q", "include_all": "all"}  # as GET /matches names them
+
+
+def view_query(data: Mapping[str, Any]) -> dict[str, str]:
+    """A stored view as the query parameters of `GET /matches` (and the inbox page)."""
+    return {
+        QUERY_NAMES.get(key, key): str(value).lower() if isinstance(value, bool) else str(value)
+        for key, value in data.items()
+        if value is not None
+    }

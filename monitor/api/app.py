@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.api.context import ApiContext
 from monitor.api.docs import mount_docs
 from monitor.api.middleware import NOSNIFF, BodyLimit, PublicRedirects, ResponseHeaders
-from monitor.api.routers import feeds, ops, reads, search
+from monitor.api.routers import feedback, feeds, ops, reads, search
 from monitor.clock import Clock, utc_now
 from monitor.config import Settings
 from monitor.embed import Embedder
@@ -52,7 +52,15 @@ def create_app(
         search_embedder=search_embedder,
         clock=clock,
     )
-    for router in (reads.router, search.router, feeds.reads, feeds.writes, ops.router):
+    for router in (
+        reads.router,
+        search.router,
+        feeds.reads,
+        feeds.writes,
+        ops.router,
+        feedback.reads,
+        feedback.writes,
+    ):
         app.include_router(router)
     mount_docs(app)
     app.add_exception_handler(Exception, internal_error)

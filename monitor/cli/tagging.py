@@ -153,17 +153,30 @@ def eval_group() -> None:
 
 @eval_group.command("relevance")
 @config_option
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--feedback",
+    "use_feedback",
+    is_flag=True,
+    help="Score on the judgements stored in the database too (the latest per article).",
+)
 @format_option("text", "json")
 @click.pass_context
-def eval_relevance(ctx: click.Context, file: Path, output_format: str) -> None:
-    """Precision, recall and F1 of `tag` on FILE (`label` 0/1), per language, and the errors."""
+def eval_relevance(
+    ctx: click.Context, file: Path | None, use_feedback: bool, output_format: str
+) -> None:
+    """Precision, recall and F1 of `tag` on FILE (`label` 0/1) and/or the stored judgements
+    (`--feedback`), per language, and the errors."""
+    from monitor.cli.feedback_eval import RELEVANCE, headline, labelled_inputs
     from monitor.evaluation import evaluate, format_report
     from monitor.runtime import open_embedder_for, open_tagger_for
 
     settings = settings_for(ctx)
+    inputs = labelled_inputs(settings, file, use_feedback, RELEVANCE)
+    records = [r for r in inputs if r.get("label") in (0, 1)]
     tagger = open_tagger_for(settings, open_embedder_for(settings))
-    records = labelled_records(file)
     items = [(str(r.get("title") or ""), str(r.get("summary") or "")) for r in records]
     predicted = [rel.relevant for rel in tagger.tag(items)]
     report = evaluate(
@@ -173,32 +186,51 @@ def eval_relevance(ctx: click.Context, file: Path, output_format: str) -> None:
         {"language": lambda r: str(r.get("lang")), "kind": lambda r: str(r.get("kind", "-"))},
         lambda r: str(r.get("title")),
     )
-    report["scorer_version"] = tagger.version
+    report.update(headline(report), scorer_version=tagger.version)
     echo_json(report) if output_format == "json" else click.echo(format_report(report))
 
 
 @eval_group.command("same-story")
 @config_option
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--feedback",
+    "use_feedback",
+    is_flag=True,
+    help="Score on the stored same-story judgements too (the latest per article and story).",
+)
+@click.option(
+    "--apply",
+    is_flag=True,
+    help="Write the calibrated threshold into the settings file in use (keeping a backup).",
+)
 @format_option("text", "json")
 @click.pass_context
-def eval_same_story(ctx: click.Context, file: Path, output_format: str) -> None:
-    """Precision, recall and F1 of `same-story` on FILE (`same_story` true/false; null skipped).
+def eval_same_story(
+    ctx: click.Context, file: Path | None, use_feedback: bool, apply: bool, output_format: str
+) -> None:
+    """Precision, recall and F1 of `same-story` on FILE (`same_story` true/false; null skipped)
+    and/or the stored judgements (`--feedback`).
 
-    Also prints the F1-best threshold on FILE, the cross-validated F1 of choosing a threshold that
-    way, and the AUC: label a few hundred of your own pairs to calibrate
-    `stories.same_story_threshold` for your feeds.
+    Also prints the F1-best threshold, the cross-validated F1 of choosing a threshold that way,
+    and the AUC: label a few hundred of your own pairs (or judge story members) to calibrate
+    `stories.same_story_threshold` for your feeds; `--apply` writes it to the settings file.
     """
     import numpy as np
 
     from monitor.calibrate import calibrate_threshold
-    from monitor.evaluation import evaluate, format_report, read_jsonl
+    from monitor.cli.feedback_eval import SAME_STORY, apply_threshold, headline, labelled_inputs
+    from monitor.clock import utc_now
+    from monitor.evaluation import evaluate, format_report
     from monitor.runtime import open_embedder_for
     from monitor.stories import is_same_story
 
     settings = settings_for(ctx)
     threshold = settings.stories.same_story_threshold
-    records = [r for r in read_jsonl(file) if isinstance(r.get("same_story"), bool)]
+    inputs = labelled_inputs(settings, file, use_feedback, SAME_STORY)
+    records = [r for r in inputs if isinstance(r.get("same_story"), bool)]
     if not records:
         raise click.UsageError(f"{file}: no pair with a true/false `same_story` label")
     similarities = pair_similarities(open_embedder_for(settings), records)
@@ -213,13 +245,19 @@ def eval_same_story(ctx: click.Context, file: Path, output_format: str) -> None:
         },
         lambda r: f"{r['a'].get('title')} || {r['b'].get('title')}",
     )
-    report["threshold"] = threshold
+    report.update(headline(report), threshold=threshold)
     report["calibration"] = asdict(calibrate_threshold(similarities.astype(np.float64), actual))
+    if apply:
+        config_path = ctx.find_root().meta.get("monitor.config_in_use")
+        stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+        report["applied"] = apply_threshold(config_path, report["calibration"], settings, stamp)
     if output_format == "json":
         echo_json(report)
     else:
         click.echo(format_report(report))
         click.echo(format_calibration(threshold, report["calibration"]))
+        if apply:
+            click.echo(report["applied"])
 
 
 def format_calibration(threshold: float, calibration: dict[str, float | None]) -> str:

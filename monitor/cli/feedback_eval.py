@@ -5,6 +5,7 @@ same-story threshold into the settings file in use (with a backup copy)."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,12 +58,25 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
     return {key: overall[key] for key in ("precision", "recall", "f1")}
 
 
+TOO_FEW_PAIRS = "threshold not calibrated: too few pairs (at least two of one kind are needed)"
+
+
+def calibration_of(similarities: Any, actual: Any) -> dict[str, Any] | None:
+    """The threshold calibration, or None when the pairs are too few to cross-validate (each
+    kind once at most: every fold would train on nothing)."""
+    from monitor.calibrate import calibrate_threshold
+
+    if max(int(actual.sum()), int((~actual).sum())) < 2:
+        return None
+    return asdict(calibrate_threshold(similarities, actual))
+
+
 def backup_path(path: Path, stamp: str) -> Path:
     return path.with_name(f"{path.name}.{stamp}.bak")
 
 
 def apply_threshold(
-    config_path: Path | None, calibration: dict[str, Any], settings: Settings, stamp: str
+    config_path: Path | None, calibration: dict[str, Any] | None, settings: Settings, stamp: str
 ) -> str:
     """Write the calibrated threshold as `[stories] same_story_threshold` into the settings
     file in use, after copying it aside; returns what was done, in one line."""
@@ -70,6 +84,8 @@ def apply_threshold(
     from monitor.config_edit import set_toml_value
     from monitor.errors import ConfigError
 
+    if calibration is None:
+        raise click.ClickException(TOO_FEW_PAIRS)
     threshold = calibration["best_threshold"]
     if calibration["auc"] is None or threshold is None or not 0 < threshold < 1:
         raise click.ClickException(

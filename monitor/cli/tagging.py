@@ -10,7 +10,6 @@ import json
 import shutil
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -220,8 +219,14 @@ def eval_same_story(
     """
     import numpy as np
 
-    from monitor.calibrate import calibrate_threshold
-    from monitor.cli.feedback_eval import SAME_STORY, apply_threshold, headline, labelled_inputs
+    from monitor.cli.feedback_eval import (
+        SAME_STORY,
+        TOO_FEW_PAIRS,
+        apply_threshold,
+        calibration_of,
+        headline,
+        labelled_inputs,
+    )
     from monitor.clock import utc_now
     from monitor.evaluation import evaluate, format_report
     from monitor.runtime import open_embedder_for
@@ -246,7 +251,7 @@ def eval_same_story(
         lambda r: f"{r['a'].get('title')} || {r['b'].get('title')}",
     )
     report.update(headline(report), threshold=threshold)
-    report["calibration"] = asdict(calibrate_threshold(similarities.astype(np.float64), actual))
+    report["calibration"] = calibration_of(similarities.astype(np.float64), actual)
     if apply:
         config_path = ctx.find_root().meta.get("monitor.config_in_use")
         stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
@@ -255,7 +260,8 @@ def eval_same_story(
         echo_json(report)
     else:
         click.echo(format_report(report))
-        click.echo(format_calibration(threshold, report["calibration"]))
+        calibration = report["calibration"]
+        click.echo(format_calibration(threshold, calibration) if calibration else TOO_FEW_PAIRS)
         if apply:
             click.echo(report["applied"])
 

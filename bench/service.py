@@ -123,7 +123,7 @@ def store_matches(sessions: sessionmaker, count: int) -> None:  # type: ignore[t
 
 
 def measure_api(settings: Settings, sessions: sessionmaker, requests: int) -> tuple[float, float]:  # type: ignore[type-arg]
-    app = create_app(settings, sessions, None, lambda: {"scheduler_running": True})
+    app = create_app(settings, sessions, None)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)

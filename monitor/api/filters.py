@@ -23,7 +23,7 @@ MOMENT = "a duration back from now (90m, 24h, 7d) or an ISO date/time (naive mea
 
 Since = Annotated[str | None, Query(max_length=64, description=f"first seen from: {MOMENT}")]
 Until = Annotated[str | None, Query(max_length=64, description=f"first seen before: {MOMENT}")]
-MinScore = Annotated[float | None, Query(ge=0, le=1)]
+MinScore = Annotated[float | None, Query(ge=0, le=1, description="the lowest relevance score, 0–1")]
 Relevant = Annotated[
     bool | None, Query(description="true (the default) or false: only the rejected matches")
 ]
@@ -40,8 +40,10 @@ Topic = Annotated[
 Language = Annotated[
     str | None, Query(max_length=16, description="the article's language code (es, pt, ru…)")
 ]
-FeedUrl = Annotated[str | None, Query(max_length=2048)]
-StoryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+FeedUrl = Annotated[str | None, Query(max_length=2048, description="only the feed with this URL")]
+StoryId = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="only the matches of this story (its id)")
+]
 Text = Annotated[
     str | None, Query(max_length=200, description="words in the title or summary, literally")
 ]

@@ -1,6 +1,7 @@
 """Calibration of the relevance weights: L2-regularised logistic regression (Newton steps),
 cross-validated probabilities and the F1-best threshold, and `fit_relevance`, the whole fit from
-labelled items to a model. Pure: values in, values out (numpy); no file, no clock."""
+labelled items to a model, with held-out decisions under random and leave-one-source-out folds.
+Pure: values in, values out (numpy); no file, no clock."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.gazetteer import Gazetteer
-from monitor.relevance import FEATURES, RelevanceModel, extract_features, gather_evidence
+from monitor.relevance import (
+    FEATURES,
+    RelevanceModel,
+    extract_features,
+    gather_evidence,
+    roundup_parts,
+)
 
 Matrix = npt.NDArray[np.float64]
 NEWTON_STEPS = 50
@@ -157,21 +164,57 @@ def roc_auc(scores: Matrix, labels: npt.NDArray[np.bool_]) -> float | None:
     return (positive_rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
 
 
+MULTIPLE_PART_ROUNDS = 3  # refits that re-pick each roundup's best part under the last fit
+INNER_FOLDS = 5
+
+
 @dataclass(frozen=True, slots=True)
 class RelevanceFit:
     """Weights fitted on every item, and what to expect of them on unseen ones: each item decided
-    by a model fitted on the other folds, at the threshold chosen on those decisions."""
+    by a model fitted without it, at the threshold chosen (by inner folds) without it, under
+    random stratified folds and leaving out one source at a time."""
 
     model: RelevanceModel
-    cross_validated_predictions: tuple[bool, ...]
-    cross_validated_f1: float
+    random_fold_predictions: tuple[bool, ...]
+    source_fold_predictions: tuple[bool, ...]
+    random_fold_f1: float
+    source_fold_f1: float
     l2: float
+
+    @property
+    def cross_validated_predictions(self) -> tuple[bool, ...]:
+        return self.random_fold_predictions
+
+    @property
+    def cross_validated_f1(self) -> float:
+        return self.random_fold_f1
+
+
+Parts = Sequence[Matrix]  # per item: one row of FEATURES per part (a roundup has several)
+
+
+def relevance_parts(
+    gazetteer: Gazetteer, items: Sequence[tuple[str, str]], similarities: Sequence[float]
+) -> list[Matrix]:
+    """Per (title, summary): one row of FEATURES per part the tagger judges (see assess)."""
+    return [
+        np.array(
+            [
+                [
+                    extract_features(gather_evidence(gazetteer, pt, ps), similarity)[f]
+                    for f in FEATURES
+                ]
+                for pt, ps in roundup_parts(gazetteer, t, s)
+            ]
+        )
+        for (t, s), similarity in zip(items, similarities, strict=True)
+    ]
 
 
 def relevance_features(
     gazetteer: Gazetteer, items: Sequence[tuple[str, str]], similarities: Sequence[float]
 ) -> Matrix:
-    """One row of FEATURES per (title, summary), given its nearest-seed similarity."""
+    """One row of FEATURES per (title, summary) read whole, given its nearest-seed similarity."""
     return np.array(
         [
             [extract_features(gather_evidence(gazetteer, t, s), similarity)[f] for f in FEATURES]
@@ -180,25 +223,91 @@ def relevance_features(
     )
 
 
+def part_probabilities(parts: Parts, weights: Matrix, bias: float) -> Matrix:
+    """Each item's probability: that of its best part, as `assess` decides."""
+    return np.array([float((1.0 / (1.0 + np.exp(-(p @ weights + bias)))).max()) for p in parts])
+
+
+def fit_parts(parts: Parts, labels: npt.NDArray[np.bool_], l2: float) -> tuple[Matrix, float]:
+    """Logistic fit where each item counts by its best part: fit on the whole-text rows first,
+    then re-pick every item's best part under the fit and refit, a few rounds."""
+    rows = np.array([p[0] for p in parts])
+    weights, bias = fit_logistic(rows, labels, l2)
+    if all(len(p) == 1 for p in parts):
+        return weights, bias
+    for _ in range(MULTIPLE_PART_ROUNDS):
+        rows = np.array([p[int(np.argmax(p @ weights))] for p in parts])
+        weights, bias = fit_logistic(rows, labels, l2)
+    return weights, bias
+
+
+def held_out_decisions(
+    parts: Parts, labels: npt.NDArray[np.bool_], fold_of: npt.NDArray[np.int_], l2: float
+) -> npt.NDArray[np.bool_]:
+    """Each item decided by a model fitted on the other folds, cut at the threshold that inner
+    stratified folds of those other folds chose: nothing about the item or its fold is used."""
+    decided = np.zeros(len(labels), dtype=bool)
+    for fold in np.unique(fold_of):
+        train = np.flatnonzero(fold_of != fold)
+        test = np.flatnonzero(fold_of == fold)
+        train_parts = [parts[int(i)] for i in train]
+        inner = stratified_folds(labels[train], INNER_FOLDS, 0)
+        inner_probabilities = np.zeros(len(train))
+        for k in range(INNER_FOLDS):
+            fitted = [train_parts[i] for i in np.flatnonzero(inner != k)]
+            weights, bias = fit_parts(fitted, labels[train][inner != k], l2)
+            held = [train_parts[i] for i in np.flatnonzero(inner == k)]
+            inner_probabilities[inner == k] = part_probabilities(held, weights, bias)
+        threshold = best_threshold(inner_probabilities, labels[train])
+        weights, bias = fit_parts(train_parts, labels[train], l2)
+        decided[test] = (
+            part_probabilities([parts[int(i)] for i in test], weights, bias) >= threshold
+        )
+    return decided
+
+
+def group_folds(groups: Sequence[str]) -> npt.NDArray[np.int_]:
+    """One fold per distinct group (source), numbered in sorted order."""
+    return np.unique(np.array(groups, dtype=str), return_inverse=True)[1].astype(int)
+
+
 def fit_relevance(
     gazetteer: Gazetteer,
     items: Sequence[tuple[str, str]],
     similarities: Sequence[float],
     labels: Sequence[bool],
+    groups: Sequence[str] | None = None,
     l2: float = RELEVANCE_L2,
 ) -> RelevanceFit:
-    """Features → logistic fit → cross-validated decisions and F1 → the threshold and weights."""
-    matrix = relevance_features(gazetteer, items, similarities)
+    """Features → logistic fit → held-out decisions under random and leave-one-source-out folds
+    → the threshold (from random-fold probabilities) and the weights fitted on everything."""
+    parts = relevance_parts(gazetteer, items, similarities)
     actual = np.array(labels, dtype=bool)
-    probabilities = cross_validated_probabilities(matrix, actual, l2)
-    threshold = best_threshold(probabilities, actual)
-    weights, bias = fit_logistic(matrix, actual, l2)
-    predicted = tuple(bool(p) for p in probabilities >= threshold)
+    random_folds = stratified_folds(actual, INNER_FOLDS, 0)
+    random_probabilities = np.zeros(len(actual))
+    for fold in range(INNER_FOLDS):
+        held = random_folds == fold
+        weights, bias = fit_parts(
+            [p for p, h in zip(parts, held, strict=True) if not h], actual[~held], l2
+        )
+        random_probabilities[held] = part_probabilities(
+            [p for p, h in zip(parts, held, strict=True) if h], weights, bias
+        )
+    threshold = best_threshold(random_probabilities, actual)
+    random_decisions = held_out_decisions(parts, actual, random_folds, l2)
+    source_decisions = (
+        held_out_decisions(parts, actual, group_folds(groups), l2)
+        if groups is not None and len(set(groups)) > 1
+        else random_decisions
+    )
+    weights, bias = fit_parts(parts, actual, l2)
     return RelevanceFit(
         model=RelevanceModel(
             dict(zip(FEATURES, map(float, weights), strict=True)), bias, threshold
         ),
-        cross_validated_predictions=predicted,
-        cross_validated_f1=score_predictions(predicted, list(actual)).f1,
+        random_fold_predictions=tuple(bool(d) for d in random_decisions),
+        source_fold_predictions=tuple(bool(d) for d in source_decisions),
+        random_fold_f1=score_predictions(list(random_decisions), list(actual)).f1,
+        source_fold_f1=score_predictions(list(source_decisions), list(actual)).f1,
         l2=l2,
     )

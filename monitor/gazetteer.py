@@ -5,6 +5,8 @@ space); a pattern matches at word boundaries, and a token ending in `*` matches 
 covers Russian inflections (`венесуэл*` → Венесуэла, Венесуэлы, Венесуэле, венесуэльский).
 Two kinds of homonym are removed first: trap phrases (Mark Cuban, New Mexico) and names that are
 ordinary words in lower case (temer, maduro, quitó), which count only when capitalised.
+Flag emoji are country evidence: the text's 🇷🇺 becomes the token `flagru` before folding, and
+every country (and Russia's state) matches its own flag token without listing it in the files.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from monitor.errors import ConfigError
 from monitor.normalize import fold_text
 
 GAZETTEER_FILES = ("russia.toml", "latam.toml", "context.toml", "topics.toml")
-NOT_CONTEXT = ("traps", "names_when_capitalised")
+NOT_CONTEXT = ("traps", "names_when_capitalised", "source_voice")
+LIST_JOINERS = r"(?:\s+(?:and|y|e|и|or|o|ou|или|&))?\s+"
+REGIONAL_INDICATOR_A = 0x1F1E6
+FLAG = re.compile("[\U0001f1e6-\U0001f1ff]{2}")
 WORD = re.compile(r"\w+")
 RULE_KEY_NOUNS = {"countries": "country", "topics": "topic"}
 
@@ -47,10 +52,16 @@ class Gazetteer:
     topics: Mapping[str, TermMatcher]
     traps: TermMatcher
     names_when_capitalised: TermMatcher
+    source_voice: TermMatcher
+    country_list: TermMatcher
     fingerprint: str
 
     def remove_traps(self, folded: str) -> str:
         return self.traps.pattern.sub(" ", folded)
+
+    def remove_source_voice(self, folded: str) -> tuple[str, list[str]]:
+        """The text without a Russian outlet naming itself ("dijo a Sputnik"), and what was cut."""
+        return self.source_voice.pattern.sub(" ", folded), self.source_voice.find(folded)
 
     def remove_lower_case_names(self, text: str) -> str:
         """Blank the words of the raw text that are names only when capitalised, where they are
@@ -90,17 +101,52 @@ def term_regex(term: str) -> str:
     return r"\s".join(parts)
 
 
+def flag_tokens(text: str) -> str:
+    """Flag emoji written as words the matchers can see: 🇷🇺 → ` flagru `."""
+    return FLAG.sub(lambda m: f" {flag_token(m.group(0))} ", text)
+
+
+def flag_token(flag: str) -> str:
+    return "flag" + "".join(chr(ord(ch) - REGIONAL_INDICATOR_A + ord("a")) for ch in flag)
+
+
+def flag_of(code: str) -> str:
+    """The flag emoji of a two-letter country code (RU → 🇷🇺)."""
+    return "".join(chr(REGIONAL_INDICATOR_A + ord(ch) - ord("A")) for ch in code.upper())
+
+
+def compile_country_list(terms: Iterable[str]) -> TermMatcher:
+    """Three or more country names in a row, joined only by commas or list words: a list
+    ("Brazil, Russia, India and China"), not a relation."""
+    one = (
+        "(?:"
+        + "|".join(sorted({term_regex(t) for t in terms if fold_text(t)}, key=len)[::-1])
+        + ")"
+    )
+    return TermMatcher(
+        "country_list", re.compile(rf"(?<!\w){one}(?:{LIST_JOINERS}{one}){{2,}}(?!\w)")
+    )
+
+
 def load_gazetteer(directory: Path) -> Gazetteer:
     """Read every gazetteer file of `directory`; a malformed one raises ConfigError."""
     data = {name: read_toml(directory / name) for name in GAZETTEER_FILES}
     try:
         context = data["context.toml"]
+        russia = {k: list(v["terms"]) for k, v in data["russia.toml"].items()}
+        russia["state"] = [*russia.get("state", []), "flagru"]
+        countries = {
+            code: [*v["terms"], flag_token(flag_of(code))]
+            for code, v in data["latam.toml"]["countries"].items()
+        }
+        names = [
+            *russia["state"],
+            *(t for ts in countries.values() for t in ts),
+            *context.get("foreign", {}).get("terms", []),
+        ]
         return Gazetteer(
-            russia={k: compile_terms(k, v["terms"]) for k, v in data["russia.toml"].items()},
-            countries={
-                code: compile_terms(code, v["terms"])
-                for code, v in data["latam.toml"]["countries"].items()
-            },
+            russia={k: compile_terms(k, v) for k, v in russia.items()},
+            countries={code: compile_terms(code, v) for code, v in countries.items()},
             region=compile_terms("region", data["latam.toml"]["region"]["terms"]),
             context={
                 k: compile_terms(k, v["terms"]) for k, v in context.items() if k not in NOT_CONTEXT
@@ -113,6 +159,10 @@ def load_gazetteer(directory: Path) -> Gazetteer:
                 "names_when_capitalised",
                 context.get("names_when_capitalised", {}).get("terms", []),
             ),
+            source_voice=compile_terms(  # optional too
+                "source_voice", context.get("source_voice", {}).get("terms", [])
+            ),
+            country_list=compile_country_list(names),
             fingerprint=digest(data),
         )
     except (KeyError, TypeError, AttributeError) as exc:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from monitor.gazetteer import Gazetteer
+from monitor.gazetteer import FLAG, Gazetteer, flag_token, flag_tokens
 from monitor.normalize import fold_text
 
 ACTOR_KINDS = ("state", "officials", "companies", "military", "media")
@@ -37,8 +37,19 @@ FEATURES = (
     "foreign_list",
     "many_latam_countries",
     "enumeration",
+    "source_voice",
+    "bulletin",
+    "country_list",
+    "contrast",
+    "ukraine_war",
+    "latam_on_ukraine",
+    "latam_on_ukraine_with_russia",
+    "snowden",
+    "incidental",
+    "expert",
     "seed_similarity",
 )
+TOP_CONTRIBUTIONS = 4  # features shown in the reasons, by the size of their signed push
 # Wire datelines ("MOSCOW, January 5. /TASS/.") say where a desk sits, not who acts.
 # "MOSCÚ, 5 de enero." and "МОСКВА, 5 января." put the day first.
 DATELINE = re.compile(
@@ -46,7 +57,15 @@ DATELINE = re.compile(
     r"(?:\w+\s+\d{1,2}|\d{1,2}\s+(?:de\s+)?\w+)\s*[./]\s*"
     r"(?:/?\s*\w+\s*/\.?)?"
     r"|/\s*(?:TASS|ТАСС|RIA|РИА|EFE|AFP|AP|Reuters|Sputnik)\s*/\.?"
+    # "CIUDAD DE MÉXICO (Sputnik) —", "RÍO DE JANEIRO, BRASIL (EFE) -"
+    r"|(?:^|(?<=[|.]\s))[A-ZÁÉÍÓÚÑА-ЯЁ][\wÁÉÍÓÚÑáéíóúñ ,.'-]{2,40}\s*"
+    r"\((?:Sputnik|RT|TASS|ТАСС|RIA|РИА|EFE|AFP|AP|Reuters|ANSA|Xinhua|Prensa Latina|PL)\)\s*[—–-]+"
+    # a summary opening on its place: "Caracas. El presidente…", "San Petersburgo. 19 de…"
+    r"|(?<=\|\s)[A-ZÁÉÍÓÚÑА-ЯЁ][\wáéíóúñ]+(?:\s(?:de\s)?[A-ZÁÉÍÓÚÑА-ЯЁ][\wáéíóúñ]+){0,2}"
+    r"(?:,\s[A-ZÁÉÍÓÚÑ][\wáéíóúñ]+)?\.\s(?=[A-ZÁÉÍÓÚÑА-ЯЁ0-9])"
 )
+# Separators that run several headlines together in one line of a bulletin.
+LINE_SEPARATORS = re.compile(r"\s*(?:\n|🔹|🔸|•|▪|►|\s/\s|\s\|\s|\s//\s)\s*")
 ROUNDUP_MIN_LINES = 3
 ROUNDUP_MAX_LINE = 200  # characters: longer lines are paragraphs of one story, not headlines
 LIST_WORDS = frozenset({"and", "y", "e", "и", "or", "o", "ou", "или", "to", "a"})
@@ -61,12 +80,14 @@ class Evidence:
     region: Sequence[str]
     context: Mapping[str, Sequence[str]]
     topics: Sequence[str]
+    text: str = ""  # the text as written, to show matched terms in it
 
 
 @dataclass(frozen=True, slots=True)
 class NearestSeed:
     name: str
     similarity: float
+    title: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,21 +109,38 @@ class Relevance:
 
 
 def gather_evidence(gazetteer: Gazetteer, title: str, summary: str) -> Evidence:
-    text = DATELINE.sub(" ", f"{title} | {summary}")
+    written = DATELINE.sub(" ", f"{title} | {summary}" if summary else title)
+    text = flag_tokens(written)
     folded = gazetteer.remove_traps(fold_text(gazetteer.remove_lower_case_names(text)))
+    folded, voice = gazetteer.remove_source_voice(folded)
     russia = {kind: found for kind, m in gazetteer.russia.items() if (found := m.find(folded))}
     countries = {
         code: found for code, m in gazetteer.countries.items() if (found := m.find(folded))
     }
     context = {name: found for name, m in gazetteer.context.items() if (found := m.find(folded))}
     topics = [name for name, m in gazetteer.topics.items() if m.find(folded)]
-    if is_enumeration(
-        folded,
-        [t for ts in russia.values() for t in ts],
-        [t for ts in countries.values() for t in ts],
-    ):
+    russia_terms = [t for ts in russia.values() for t in ts]
+    latam_terms = [t for ts in countries.values() for t in ts]
+    negations = context.pop("negation", ())
+    if voice:
+        context["source_voice"] = voice
+    if is_enumeration(folded, russia_terms, latam_terms):
         context["enumeration"] = ["listed together"]
-    return Evidence(russia, countries, gazetteer.region.find(folded), context, topics)
+    if listed := gazetteer.country_list.find(folded):
+        context["country_list"] = listed
+    if contrasted := find_contrasts(folded, negations, russia_terms + latam_terms):
+        context["contrast"] = contrasted
+    return Evidence(russia, countries, gazetteer.region.find(folded), context, topics, written)
+
+
+def find_contrasts(folded: str, negations: Sequence[str], side_terms: Sequence[str]) -> list[str]:
+    """A side named only to be excluded: "from Venezuela, not Russia", "а не Россия"."""
+    found = []
+    for negation in negations:
+        for term in side_terms:
+            if re.search(rf"(?<!\w){re.escape(negation)}\s+{re.escape(term)}(?!\w)", folded):
+                found.append(f"{negation} {term}")
+    return found
 
 
 def is_enumeration(folded: str, russia_terms: Sequence[str], latam_terms: Sequence[str]) -> bool:
@@ -127,6 +165,7 @@ def extract_features(evidence: Evidence, seed_similarity: float) -> dict[str, fl
     both = russia_any and latam_any
     has = evidence.context.__contains__
     brics = has("brics")
+    latam_on_ukraine = has("ukraine_war") and bool(evidence.countries)
     values = {
         "russia_actor": actor,
         "russia_strong_actor": strong,
@@ -146,17 +185,56 @@ def extract_features(evidence: Evidence, seed_similarity: float) -> dict[str, fl
         "foreign_list": len(evidence.context.get("foreign", ())) >= 2,
         "many_latam_countries": len(evidence.countries) >= 3,
         "enumeration": has("enumeration"),
+        "source_voice": has("source_voice"),
+        "bulletin": has("bulletin"),
+        "country_list": has("country_list"),
+        "contrast": has("contrast"),
+        "ukraine_war": has("ukraine_war"),
+        "latam_on_ukraine": latam_on_ukraine and not russia_any,
+        "latam_on_ukraine_with_russia": latam_on_ukraine and russia_any,
+        "snowden": has("snowden"),
+        "incidental": has("incidental") and both,
+        "expert": has("expert") and both,
     }
     features = {name: float(value) for name, value in values.items()}
     features["seed_similarity"] = seed_similarity
     return features
 
 
+def contributions(model: RelevanceModel, features: Mapping[str, float]) -> dict[str, float]:
+    """Each feature's signed push on the logit (weight × value), for those that push at all."""
+    pushes = {name: model.weights.get(name, 0.0) * value for name, value in features.items()}
+    return {name: push for name, push in pushes.items() if push}
+
+
 def score_features(model: RelevanceModel, features: Mapping[str, float]) -> float:
-    logit = model.bias + sum(
-        model.weights.get(name, 0.0) * value for name, value in features.items()
-    )
+    logit = model.bias + sum(contributions(model, features).values())
     return 1.0 / (1.0 + math.exp(-logit))
+
+
+def is_bulletin_heading(gazetteer: Gazetteer, text: str) -> bool:
+    return bool(gazetteer.context["bulletin"].find(fold_text(text))) if text else False
+
+
+def roundup_parts(gazetteer: Gazetteer, title: str, summary: str) -> list[tuple[str, str]]:
+    """The (title, line) parts to judge one by one, best part taken.
+
+    A newscast or digest (a bulletin heading, or lines run together by bullets and slashes) is
+    judged line by line, each line alone: a Russian line and a Latin American line of one show
+    are not a relation. Three or more short lines without a heading are read with the title.
+    """
+    lines = [line for line in LINE_SEPARATORS.split(summary) if line.strip()]
+    title_lines = [line for line in LINE_SEPARATORS.split(title) if line.strip()]
+    short = all(len(line) <= ROUNDUP_MAX_LINE for line in lines)
+    if (
+        "bulletin" in gazetteer.context
+        and short
+        and ((lines and is_bulletin_heading(gazetteer, title)) or len(title_lines) > 1)
+    ):
+        return [(line, "") for line in [*title_lines, *lines]]
+    if len(lines) >= ROUNDUP_MIN_LINES and short and "\n" in summary:
+        return [(title, line) for line in lines]
+    return [(title, summary)]
 
 
 def roundup_lines(summary: str) -> list[str]:
@@ -176,19 +254,20 @@ def assess(
 ) -> Relevance:
     """Tag one item: relevant at the model's threshold, score, countries, topics and reasons.
 
-    A roundup is judged line by line (each with the title) and takes its best line: a Russian
-    item and a Latin American item listed in one newscast are not a relation.
+    A roundup is judged part by part (see `roundup_parts`) and takes its best part.
     """
     similarity = nearest_seed.similarity if nearest_seed else 0.0
-    parts = roundup_lines(summary) or [summary]
-    found = [gather_evidence(gazetteer, title, part) for part in parts]
-    scores = [score_features(model, extract_features(e, similarity)) for e in found]
+    parts = roundup_parts(gazetteer, title, summary)
+    found = [gather_evidence(gazetteer, t, s) for t, s in parts]
+    features = [extract_features(e, similarity) for e in found]
+    scores = [score_features(model, f) for f in features]
     best = max(range(len(parts)), key=scores.__getitem__)
     evidence, score = found[best], scores[best]
     relevant = score >= model.threshold
     reasons = explain(evidence, nearest_seed)
+    reasons["contributions"] = top_contributions(model, features[best])
     if len(parts) > 1:
-        reasons["roundup_line"] = parts[best]
+        reasons["roundup_line"] = " | ".join(p for p in parts[best] if p)
     return Relevance(
         relevant=relevant,
         score=round(score, 4),
@@ -198,21 +277,55 @@ def assess(
     )
 
 
+def top_contributions(model: RelevanceModel, features: Mapping[str, float]) -> dict[str, float]:
+    """The few features that moved the score most, with their signed push on the logit."""
+    pushes = sorted(contributions(model, features).items(), key=lambda kv: -abs(kv[1]))
+    return {name: round(push, 2) for name, push in pushes[:TOP_CONTRIBUTIONS]}
+
+
+def as_written(text: str, folded_terms: Sequence[str]) -> list[str]:
+    """Matched terms as the text writes them (accents, case, flag emoji), not folded."""
+    words = [(m.start(), m.end(), written_fold(m.group(0))) for m in WRITTEN_WORD.finditer(text)]
+    shown = []
+    for term in folded_terms:
+        tokens = term.split()
+        for i in range(len(words) - len(tokens) + 1):
+            if [w for _, _, w in words[i : i + len(tokens)]] == tokens:
+                shown.append(text[words[i][0] : words[i + len(tokens) - 1][1]])
+                break
+        else:
+            shown.append(term)
+    return list(dict.fromkeys(shown))
+
+
 def explain(evidence: Evidence, nearest_seed: NearestSeed | None) -> dict[str, object]:
+    def written(terms: Sequence[str]) -> list[str]:
+        return as_written(evidence.text, terms) if evidence.text else list(terms)
+
     reasons: dict[str, object] = {
-        "russia": {kind: list(terms) for kind, terms in evidence.russia.items()},
-        "latam": {code: list(terms) for code, terms in evidence.countries.items()},
+        "russia": {kind: written(terms) for kind, terms in evidence.russia.items()},
+        "latam": {code: written(terms) for code, terms in evidence.countries.items()},
     }
     if evidence.region:
-        reasons["region"] = list(evidence.region)
-    context = {k: list(v) for k, v in evidence.context.items() if k not in ("relation", "foreign")}
+        reasons["region"] = written(evidence.region)
+    hidden = ("relation", "foreign")
+    context = {k: written(v) for k, v in evidence.context.items() if k not in hidden}
     if context:
         reasons["context"] = context
     if "relation" in evidence.context:
-        reasons["relation"] = list(evidence.context["relation"])
+        reasons["relation"] = written(evidence.context["relation"])
     if nearest_seed:
         reasons["nearest_seed"] = {
             "name": nearest_seed.name,
+            "title": nearest_seed.title or nearest_seed.name,
             "similarity": round(nearest_seed.similarity, 3),
         }
     return reasons
+
+
+def written_fold(word: str) -> str:
+    return flag_token(word) if FLAG.fullmatch(word) else fold_text(word)
+
+
+# A word of the written text, or a flag emoji (shown as the flag it is).
+WRITTEN_WORD = re.compile(rf"{FLAG.pattern}|\w+")

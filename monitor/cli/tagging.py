@@ -278,55 +278,109 @@ def format_calibration(threshold: float, calibration: dict[str, float | None]) -
 
 @eval_group.command("fit-relevance")
 @config_option
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--with",
+    "with_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Another labelled JSONL file to fit on as well (repeatable).",
+)
+@click.option("--feedback", is_flag=True, help="Also fit on the analysts' relevance judgements.")
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the weights here (default: the configured relevance.model_file).",
+    help="Write the refitted weights here.",
+)
+@click.option(
+    "--apply",
+    is_flag=True,
+    help="Replace the configured relevance.model_file (the old one is kept as .bak).",
 )
 @click.pass_context
-def fit_relevance(ctx: click.Context, file: Path, output: Path | None) -> None:
-    """Calibrate the relevance weights and threshold on a labelled FILE (your own data, or dev).
+def fit_relevance(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    with_files: tuple[Path, ...],
+    feedback: bool,
+    output: Path | None,
+    apply: bool,
+) -> None:
+    """Refit the relevance weights and threshold on labelled FILES and/or feedback.
 
-    Prints the cross-validated F1, which estimates how the weights do on unseen items.
+    Prints the current weights' F1 on the same items, then the refitted weights' F1 under random
+    stratified folds and leaving one source out (the honest estimate for unseen outlets), overall,
+    clear vs ambiguous and per language. Writes weights only with --output or --apply.
     """
     from monitor.calibrate import fit_relevance
-    from monitor.evaluation import evaluate
+    from monitor.evaluation import cross_validation_lines, source_group
     from monitor.gazetteer import load_gazetteer
-    from monitor.relevance_files import load_seed_index, write_relevance_model
+    from monitor.relevance import assess
+    from monitor.relevance_files import (
+        load_relevance_model,
+        load_seed_index,
+        write_relevance_model,
+    )
     from monitor.runtime import open_embedder_for
     from monitor.tagging import embedding_text
 
     settings = settings_for(ctx)
+    records = [r for file in (*files, *with_files) for r in labelled_records(file)]
+    if feedback:
+        records += feedback_records(settings)
+    if len({r["label"] for r in records}) < 2:
+        raise click.UsageError("need labelled items of both kinds (label 0 and 1) to fit on")
     embedder = open_embedder_for(settings)
     seed_index = load_seed_index(
         settings.relevance.seeds_dir, embedder, settings.embedding.cache_dir
     )
-    records = labelled_records(file)
     items = [(str(r.get("title") or ""), str(r.get("summary") or "")) for r in records]
     nearest = seed_index.nearest(embedder.embed([embedding_text(t, s) for t, s in items]))
-    labels = [r["label"] == 1 for r in records]
+    gazetteer = load_gazetteer(settings.relevance.gazetteer_dir)
+    current = load_relevance_model(settings.relevance.model_file)
+    before = [
+        assess(gazetteer, current, title, summary, seed).relevant
+        for (title, summary), seed in zip(items, nearest, strict=True)
+    ]
     fit = fit_relevance(
-        load_gazetteer(settings.relevance.gazetteer_dir),
+        gazetteer,
         items,
         [n.similarity if n else 0.0 for n in nearest],
-        labels,
+        [r["label"] == 1 for r in records],
+        [source_group(r) for r in records],
     )
-    target = output or settings.relevance.model_file
-    write_relevance_model(target, fit.model, fit_comment(file, len(records), fit))
-    summary = (
-        f"cross-validated F1 {fit.cross_validated_f1:.3f} at threshold {fit.model.threshold:.3f}"
-    )
-    click.echo(f"wrote {target}: {summary}")
-    by_language = evaluate(
-        records,
-        fit.cross_validated_predictions,
-        labels,
-        {"language": lambda r: str(r.get("lang"))},
-        lambda r: str(r.get("title")),
-    )["by_language"]
-    for language, scores in by_language.items():
-        click.echo(f"  {language}: F1 {scores['f1']:.3f} (n={scores['n']})")
+    for title, predicted in (
+        ("current weights", before),
+        ("refitted, random 5-fold CV", fit.random_fold_predictions),
+        ("refitted, leave-one-source-out CV", fit.source_fold_predictions),
+    ):
+        click.echo("\n".join(cross_validation_lines(title, records, predicted)))
+    click.echo(f"threshold {fit.model.threshold:.3f} (L2 {fit.l2})")
+    names = [f.name for f in (*files, *with_files)] + (["feedback"] if feedback else [])
+    comment = fit_comment(names, len(records), fit)
+    for target in written_model_targets(settings.relevance.model_file, output, apply):
+        write_relevance_model(target, fit.model, comment)
+        click.echo(f"wrote {target}")
+    if apply:
+        click.echo("run `monitor rescore` to rescore stored articles with the new weights")
+
+
+def written_model_targets(model_file: Path, output: Path | None, apply: bool) -> list[Path]:
+    """Where the refitted weights go; applying keeps the configured file as `.bak` first."""
+    targets = [output] if output else []
+    if apply:
+        if model_file.exists():
+            shutil.copyfile(model_file, model_file.with_name(model_file.name + ".bak"))
+        targets.append(model_file)
+    return targets
+
+
+def feedback_records(settings: Settings) -> list[dict[str, Any]]:
+    """The analysts' latest relevance judgements as labelled lines."""
+    from monitor.storage.feedback import relevance_feedback_items
+
+    with open_database(settings, writable=False) as sessions, sessions() as session:
+        return [r for r in relevance_feedback_items(session) if r.get("label") in (0, 1)]
 
 
 def labelled_records(file: Path) -> list[dict[str, Any]]:
@@ -335,11 +389,12 @@ def labelled_records(file: Path) -> list[dict[str, Any]]:
     return [r for r in read_jsonl(file) if r.get("label") in (0, 1)]
 
 
-def fit_comment(file: Path, count: int, fit: RelevanceFit) -> str:
+def fit_comment(names: list[str], count: int, fit: RelevanceFit) -> str:
     return (
         f"Relevance weights over the features of monitor/relevance.py, calibrated by\n"
-        f"`monitor eval fit-relevance {file.name}` on {count} labelled items (L2 {fit.l2}).\n"
-        f"Cross-validated F1 {fit.cross_validated_f1:.3f} at threshold {fit.model.threshold:.3f}."
+        f"`monitor eval fit-relevance {' '.join(names)}` on {count} labelled items (L2 {fit.l2}).\n"
+        f"Cross-validated F1 {fit.random_fold_f1:.3f} (random 5 folds), "
+        f"{fit.source_fold_f1:.3f} (leave one source out), at threshold {fit.model.threshold:.3f}."
     )
 
 

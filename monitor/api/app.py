@@ -18,6 +18,7 @@ from monitor.clock import Clock, utc_now
 from monitor.config import Settings
 from monitor.embed import Embedder
 from monitor.health import ServiceState
+from monitor.pages import mount_pages
 
 DESCRIPTION = """Russia–Latin America news monitor.
 
@@ -52,6 +53,7 @@ def create_app(
         search_embedder=search_embedder,
         clock=clock,
     )
+    mount_pages(app)  # first: on a path both serve, a browser's request gets the page
     for router in (
         reads.router,
         search.router,

@@ -1,0 +1,66 @@
+"""A story's page: the timeline of its articles, outlets and languages, a chart of articles
+over time, and "not the same story" on each member."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi.responses import Response
+
+from monitor.charts import bar_chart, hour_buckets
+from monitor.feedback_values import FeedbackKind
+from monitor.pages.context import Pages
+from monitor.pages.web import Author, BrowserRoute, CheckedForm, Reader, fragment_or_back, render
+from monitor.storage.feedback import record_feedback
+from monitor.storage.queries import get_story
+from monitor.storage.splits import split_article
+
+router = APIRouter(include_in_schema=False, route_class=BrowserRoute)
+actions = APIRouter(include_in_schema=False)
+MAX_ID = 2**63 - 1
+StoryId = Path(ge=1, le=MAX_ID)
+
+
+@router.get("/stories/{story_id}")
+def story_page(request: Request, pages: Pages, reader: Reader, story_id: int = StoryId) -> Response:
+    with pages.sessions() as session:
+        story = get_story(session, story_id)
+    if story is None:
+        raise HTTPException(404, "no such story")
+    articles = story["articles"]
+    labels, counts = hour_buckets([a["first_seen_at"] for a in articles])
+    countries = Counter(c for a in articles for c in a["countries"])
+    topics = Counter(t for a in articles for t in a["topics"])
+    outlets = Counter(a["feed_name"] or a["feed"] for a in articles)
+    return render(
+        request,
+        pages,
+        "story.html",
+        story=story,
+        chart=bar_chart(labels, counts),
+        countries=countries.most_common(),
+        topics=topics.most_common(),
+        outlets=outlets.most_common(),
+    )
+
+
+@actions.post("/ui/stories/{story_id}/articles/{article_id}/split")
+def split(
+    request: Request,
+    pages: Pages,
+    form: CheckedForm,
+    author: Author,
+    story_id: int = StoryId,
+    article_id: int = StoryId,
+) -> Response:
+    """Record "not the same story" and move the article into a story of its own, as `POST
+    /stories/{id}/articles/{article_id}/feedback` with `same_story: false` does."""
+    with pages.sessions.begin() as session:
+        now = pages.app.clock()
+        kind = FeedbackKind.SAME_STORY
+        if record_feedback(session, kind, article_id, False, author, now, story_id) is None:
+            raise HTTPException(404, "no such article in this story")
+        if split_article(session, article_id, story_id) is None:
+            raise HTTPException(404, "no such article in this story")
+    return fragment_or_back(request, pages, form, f"/stories/{story_id}", "split", None)

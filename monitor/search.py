@@ -1,25 +1,58 @@
-"""Semantic search over stored matches, written once for the API and the CLI.
+"""Semantic search over stored matches, written once for the API, the CLI and the pages.
 
 The question is embedded before any session opens (the model can take a while and must not
-hold a connection); then one query loads the candidates' vectors and one more the records of
-the best ones. Candidates are the newest `SEARCH_CANDIDATES` filtered matches with a vector
-of the embedder's model, a scan an index will replace.
+hold a connection). Candidates come from an in-memory index over every stored vector of the
+embedder's model (monitor.window_index), kept per process and per database and brought up to
+date by its watermark before each question, so anything retained can be found. The filters
+run after retrieval on an over-fetched candidate list, in the one query that loads the
+records; when too few pass (or the filter is selective by nature: a story, a feed, a phrase),
+the filter's article ids are read first and the index ranks only those.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.embed import Embedder, decode_vector
+from monitor.embed import Embedder
 from monitor.filters import MatchFilter
-from monitor.storage.queries import get_matches, vectors_for_search
+from monitor.storage.queries import filtered_article_ids
+from monitor.storage.vectors import matches_of_articles
+from monitor.vectors import Vectors
+from monitor.window_index import NO_ARTICLE, Neighbours, WindowIndex
 
-SEARCH_CANDIDATES = 20_000
 SIMILARITY_DIGITS = 4
+OVERFETCH_FACTOR = 10  # candidates read per wanted result before filtering …
+MIN_CANDIDATES = 100  # … and at least this many
+
+
+@dataclass
+class SearchIndex:
+    """One model's index for one database, with the lock its refresh and searches take."""
+
+    index: WindowIndex
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_indexes: weakref.WeakKeyDictionary[sessionmaker[Session], dict[str, SearchIndex]] = (
+    weakref.WeakKeyDictionary()
+)
+_indexes_lock = threading.Lock()
+
+
+def search_index_for(sessions: sessionmaker[Session], model_id: str) -> SearchIndex:
+    """This process's search index of `model_id` over `sessions`' database (made empty on
+    first use; the first search fills it)."""
+    with _indexes_lock:
+        per_model = _indexes.setdefault(sessions, {})
+        if model_id not in per_model:
+            per_model[model_id] = SearchIndex(WindowIndex(model_id, 0))
+        return per_model[model_id]
 
 
 def search_matches(
@@ -32,22 +65,65 @@ def search_matches(
 ) -> list[dict[str, Any]]:
     """Match records nearest in meaning to `question`, best first, each with its
     `similarity` (cosine); none below `min_similarity`, at most `limit`."""
-    query = embedder.embed([question])[0]
+    query = np.asarray(embedder.embed([question]), dtype=np.float32)[:1]
+    entry = search_index_for(sessions, embedder.model_id)
     with sessions() as session:
-        rows = vectors_for_search(session, match_filter, embedder.model_id, SEARCH_CANDIDATES)
-        if not rows:
-            return []
-        similarity = stack_vectors([vector for _, vector in rows]) @ query
-        best = [int(i) for i in np.argsort(-similarity, kind="stable")[:limit]]
-        kept = [i for i in best if similarity[i] >= min_similarity]
-        records = get_matches(session, [rows[i][0] for i in kept])
+        with entry.lock:
+            entry.index.refresh_from(session, None)
+        if is_selective(match_filter):
+            return prefiltered(session, entry, query, match_filter, limit, min_similarity)
+        wanted = max(limit * OVERFETCH_FACTOR, MIN_CANDIDATES)
+        with entry.lock:
+            found = entry.index.nearest(query, wanted)
+        candidates = above(found, min_similarity)
+        results = ranked_records(session, match_filter, candidates, limit)
+        if len(results) < limit and len(candidates) == wanted:
+            return prefiltered(session, entry, query, match_filter, limit, min_similarity)
+    return results
+
+
+def is_selective(match_filter: MatchFilter) -> bool:
+    """Filters that usually leave few matches: better applied before the ranking."""
+    f = match_filter
+    return any(value is not None for value in (f.story, f.feed, f.text, f.article_ids))
+
+
+def prefiltered(
+    session: Session,
+    entry: SearchIndex,
+    query: Vectors,
+    match_filter: MatchFilter,
+    limit: int,
+    min_similarity: float,
+) -> list[dict[str, Any]]:
+    """Rank only the articles that pass the filter (their ids read first, in one query)."""
+    allowed = np.fromiter(filtered_article_ids(session, match_filter), dtype=np.int64)
+    if not len(allowed):
+        return []
+    with entry.lock:
+        found = entry.index.nearest_where(query, limit, None, allowed)
+    return ranked_records(session, match_filter, above(found, min_similarity), limit)
+
+
+def above(found: Neighbours, min_similarity: float) -> list[tuple[int, float]]:
+    """The first query's (article id, similarity) pairs at or above the floor, best first."""
     return [
-        {**records[rows[i][0]], "similarity": round(float(similarity[i]), SIMILARITY_DIGITS)}
-        for i in kept
-        if rows[i][0] in records
+        (int(article_id), float(similarity))
+        for article_id, similarity in zip(found.article_ids[0], found.similarities[0], strict=True)
+        if article_id != NO_ARTICLE and similarity >= min_similarity
     ]
 
 
-def stack_vectors(blobs: list[bytes]) -> npt.NDArray[np.float32]:
-    """Stored vectors (all of one model, so of one size) as one matrix, a row each."""
-    return decode_vector(b"".join(blobs)).reshape(len(blobs), -1)
+def ranked_records(
+    session: Session,
+    match_filter: MatchFilter,
+    candidates: list[tuple[int, float]],
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The records of the candidates that pass the filter, in the candidates' order."""
+    records = matches_of_articles(session, match_filter, [i for i, _ in candidates])
+    return [
+        {**records[article_id], "similarity": round(similarity, SIMILARITY_DIGITS)}
+        for article_id, similarity in candidates
+        if article_id in records
+    ][:limit]

@@ -1,0 +1,320 @@
+"""The window index: stored vectors kept in memory across batches, searched exactly.
+
+One index holds the vectors of one embedding model, sharded by UTC day of first sighting (a
+window of N days is N shards; expiry drops whole shards and trims the oldest one). A shard is a
+list of blocks of at most `BLOCK_ROWS` float32 rows, so adding a batch never copies the
+window, and a search multiplies the queries with one block at a time, keeping only the best
+`k` per query: the whole queries × window matrix is never built.
+
+The database stays the only source of truth. `refresh_from` reads what was stored since the
+index's watermark (see monitor.storage.vectors) and `rebuild` reads everything again; `save`
+and `load_index` keep the vectors and watermark on disk so a restart reads only the rest.
+
+Not thread-safe: the owner holds a lock around refresh + search (the processor: its story
+lock; search: the index's own lock in monitor.search).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy.orm import Session
+
+from monitor.storage.vectors import VectorRows, stream_vectors
+from monitor.vectors import Vectors
+
+BLOCK_ROWS = 16_384  # rows per block: a 256-query product with it is 16 MB of float32
+FIRST_BLOCK_ROWS = 256  # a new block's first allocation; doubled as it fills
+SECONDS_PER_DAY = 86_400
+NO_ARTICLE = -1
+INDEX_FORMAT = 1
+Int64s = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbours:
+    """The `k` nearest indexed articles per query, best first; where fewer exist the rest of
+    a row is `NO_ARTICLE` with similarity -inf."""
+
+    article_ids: Int64s
+    groups: Int64s
+    similarities: Vectors
+
+
+@dataclass(slots=True)
+class Block:
+    """Up to BLOCK_ROWS rows; the arrays are allocated ahead and filled to `size`."""
+
+    ids: Int64s
+    groups: Int64s
+    seen_at: npt.NDArray[np.float64]
+    vectors: Vectors
+    size: int = 0
+
+    @classmethod
+    def empty(cls, capacity: int, dim: int) -> Block:
+        return cls(
+            np.empty(capacity, dtype=np.int64),
+            np.empty(capacity, dtype=np.int64),
+            np.empty(capacity, dtype=np.float64),
+            np.empty((capacity, dim), dtype=np.float32),
+        )
+
+    @property
+    def room(self) -> int:
+        return BLOCK_ROWS - self.size
+
+    def append(self, rows: VectorRows, start: int, stop: int) -> None:
+        count = stop - start
+        if self.size + count > len(self.ids):
+            self.grow(min(BLOCK_ROWS, max(2 * len(self.ids), self.size + count)))
+        end = self.size + count
+        self.ids[self.size : end] = rows.article_ids[start:stop]
+        self.groups[self.size : end] = rows.groups[start:stop]
+        self.seen_at[self.size : end] = rows.seen_at[start:stop]
+        self.vectors[self.size : end] = rows.vectors[start:stop]
+        self.size = end
+
+    def grow(self, capacity: int) -> None:
+        self.ids = np.resize(self.ids, capacity)
+        self.groups = np.resize(self.groups, capacity)
+        self.seen_at = np.resize(self.seen_at, capacity)
+        grown = np.empty((capacity, self.vectors.shape[1]), dtype=np.float32)
+        grown[: self.size] = self.vectors[: self.size]
+        self.vectors = grown
+
+    def keep(self, mask: npt.NDArray[np.bool_]) -> None:
+        """Keep only the filled rows where `mask` is true (compacting the block)."""
+        kept = int(mask.sum())
+        for name in ("ids", "groups", "seen_at", "vectors"):
+            array = getattr(self, name)
+            array[:kept] = array[: self.size][mask]
+        self.size = kept
+
+
+@dataclass(slots=True)
+class WindowIndex:
+    """Vectors of one model by day, with article ids, groups (story ids) and first-seen times."""
+
+    model_id: str
+    dim: int
+    watermark: int = 0
+    shards: dict[int, list[Block]] = field(default_factory=dict)  # day number → blocks
+    # Ids added by hand (`add`) since the last refresh, so a refresh does not add them twice.
+    added_locally: set[int] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return sum(block.size for block in self.blocks())
+
+    def blocks(self, since: float | None = None) -> Iterator[Block]:
+        """Every block of the shards that can hold rows first seen at or after `since`."""
+        first_day = -(2**62) if since is None else int(since // SECONDS_PER_DAY)
+        for day in sorted(self.shards):
+            if day >= first_day:
+                yield from self.shards[day]
+
+    def add(self, rows: VectorRows) -> None:
+        """Index these rows (by hand; rows read by `refresh_from` are added there)."""
+        self.insert(rows)
+        self.added_locally.update(int(i) for i in rows.article_ids)
+
+    def insert(self, rows: VectorRows) -> None:
+        if not len(rows):
+            return
+        if self.dim == 0:
+            self.dim = rows.vectors.shape[1]
+        if rows.vectors.shape[1] != self.dim:
+            raise ValueError(f"vectors of {rows.vectors.shape[1]} dimensions, index has {self.dim}")
+        days = (rows.seen_at // SECONDS_PER_DAY).astype(np.int64)
+        for day in np.unique(days):
+            picked = rows_at(rows, np.flatnonzero(days == day))
+            self.append_to_shard(int(day), picked)
+
+    def append_to_shard(self, day: int, rows: VectorRows) -> None:
+        blocks = self.shards.setdefault(day, [])
+        start = 0
+        while start < len(rows):
+            if not blocks or blocks[-1].room == 0:
+                blocks.append(Block.empty(min(FIRST_BLOCK_ROWS, len(rows) - start), self.dim))
+            stop = min(len(rows), start + blocks[-1].room)
+            blocks[-1].append(rows, start, stop)
+            start = stop
+
+    def expire(self, before: datetime) -> int:
+        """Drop the rows first seen before `before`; returns how many were dropped."""
+        cut = before.timestamp()
+        cut_day = int(cut // SECONDS_PER_DAY)
+        dropped = 0
+        for day in [d for d in self.shards if d < cut_day]:
+            dropped += sum(block.size for block in self.shards.pop(day))
+        for block in self.shards.get(cut_day, []):
+            mask = block.seen_at[: block.size] >= cut
+            dropped += block.size - int(mask.sum())
+            block.keep(mask)
+        return dropped
+
+    def update_groups(self, article_ids: Iterable[int], groups: Iterable[int]) -> None:
+        """Record that these articles now belong to these groups (a reassignment)."""
+        new_group = dict(zip(article_ids, groups, strict=True))
+        wanted = np.fromiter(new_group, dtype=np.int64)
+        for block in self.blocks():
+            hits = np.flatnonzero(np.isin(block.ids[: block.size], wanted))
+            for row in hits:
+                block.groups[row] = new_group[int(block.ids[row])]
+
+    def nearest(self, queries: Vectors, k: int = 1, since: datetime | None = None) -> Neighbours:
+        """The `k` indexed articles most similar (cosine of normalised rows) to each query, among
+        those first seen at or after `since`; computed block by block."""
+        return self.nearest_where(queries, k, since, None)
+
+    def nearest_where(
+        self,
+        queries: Vectors,
+        k: int,
+        since: datetime | None,
+        allowed: Int64s | None,
+    ) -> Neighbours:
+        """`nearest`, restricted to the article ids in `allowed` when given."""
+        count = len(queries)
+        best = Neighbours(
+            np.full((count, k), NO_ARTICLE, dtype=np.int64),
+            np.full((count, k), NO_ARTICLE, dtype=np.int64),
+            np.full((count, k), -np.inf, dtype=np.float32),
+        )
+        cut = None if since is None else since.timestamp()
+        for block in self.blocks(cut):
+            excluded = excluded_rows(block, cut, allowed)
+            if excluded is not None and excluded.all():
+                continue
+            similarity = queries @ block.vectors[: block.size].T
+            if excluded is not None:
+                similarity[:, excluded] = -np.inf
+            best = merge_best(best, block, similarity, k)
+        missing = np.isneginf(best.similarities)
+        best.article_ids[missing] = NO_ARTICLE
+        best.groups[missing] = NO_ARTICLE
+        return best
+
+    def rebuild(self, session: Session, since: datetime | None) -> None:
+        """Forget everything and read every stored vector since `since` again."""
+        self.shards.clear()
+        self.added_locally.clear()
+        self.watermark = 0
+        self.refresh_from(session, since)
+
+    def refresh_from(
+        self,
+        session: Session,
+        since: datetime | None,
+        read: Callable[..., Iterator[VectorRows]] = stream_vectors,
+    ) -> int:
+        """Add what the database stored after the watermark (first seen since `since`), moving
+        the watermark on; returns how many rows were added."""
+        added = 0
+        for rows in read(session, self.model_id, since, self.watermark):
+            fresh = rows
+            if self.added_locally:
+                known = np.fromiter(self.added_locally, dtype=np.int64)
+                fresh = rows_at(rows, np.flatnonzero(~np.isin(rows.article_ids, known)))
+            self.insert(fresh)
+            added += len(fresh)
+            self.watermark = max(self.watermark, rows.watermark)
+        self.added_locally.clear()
+        return added
+
+    def save(self, directory: Path) -> None:
+        """Write the index and its watermark under `directory` (replacing an earlier save)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        blocks = list(self.blocks())
+        partial = directory / "vectors.tmp.npz"
+        np.savez(
+            partial,
+            ids=np.concatenate([np.zeros(0, np.int64)] + [b.ids[: b.size] for b in blocks]),
+            groups=np.concatenate([np.zeros(0, np.int64)] + [b.groups[: b.size] for b in blocks]),
+            seen_at=np.concatenate([np.zeros(0)] + [b.seen_at[: b.size] for b in blocks]),
+            vectors=np.concatenate(
+                [np.zeros((0, self.dim), "<f2")]
+                + [b.vectors[: b.size].astype("<f2") for b in blocks]
+            ),
+        )
+        partial.replace(directory / "vectors.npz")
+        meta = {"format": INDEX_FORMAT, "model_id": self.model_id, "dim": self.dim}
+        meta["watermark"] = self.watermark
+        (directory / "index.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def excluded_rows(
+    block: Block, cut: float | None, allowed: Int64s | None
+) -> npt.NDArray[np.bool_] | None:
+    """Rows of `block` a search must skip (too old, or not allowed); None when none is."""
+    excluded = None
+    if cut is not None and block.size and block.seen_at[: block.size].min() < cut:
+        excluded = block.seen_at[: block.size] < cut
+    if allowed is not None:
+        outside = ~np.isin(block.ids[: block.size], allowed)
+        excluded = outside if excluded is None else excluded | outside
+    return excluded
+
+
+def merge_best(best: Neighbours, block: Block, similarity: Vectors, k: int) -> Neighbours:
+    """The best `k` per query row of `best` and of `similarity` (a query × block product)."""
+    if similarity.shape[1] > k:
+        top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+    else:
+        top = np.broadcast_to(
+            np.arange(similarity.shape[1]), (len(similarity), similarity.shape[1])
+        )
+    top_similarity = np.take_along_axis(similarity, top, axis=1)
+    ids = np.concatenate([best.article_ids, block.ids[top]], axis=1)
+    groups = np.concatenate([best.groups, block.groups[top]], axis=1)
+    similarities = np.concatenate([best.similarities, top_similarity], axis=1)
+    order = np.argsort(-similarities, axis=1, kind="stable")[:, :k]
+    return Neighbours(
+        np.take_along_axis(ids, order, axis=1),
+        np.take_along_axis(groups, order, axis=1),
+        np.take_along_axis(similarities, order, axis=1),
+    )
+
+
+def rows_at(rows: VectorRows, positions: npt.NDArray[np.intp]) -> VectorRows:
+    return VectorRows(
+        rows.article_ids[positions],
+        rows.groups[positions],
+        rows.seen_at[positions],
+        rows.vectors[positions],
+        rows.watermark,
+    )
+
+
+def load_index(directory: Path, model_id: str) -> WindowIndex | None:
+    """The index saved under `directory` for `model_id`, or None when there is none (or it is
+    of another model or format: then the caller rebuilds from the database)."""
+    try:
+        meta = json.loads((directory / "index.json").read_text(encoding="utf-8"))
+        if meta.get("format") != INDEX_FORMAT or meta.get("model_id") != model_id:
+            return None
+        with np.load(directory / "vectors.npz") as saved:
+            ids, groups, seen_at = saved["ids"], saved["groups"], saved["seen_at"]
+            vectors = saved["vectors"]
+    except (OSError, ValueError, KeyError):
+        return None
+    index = WindowIndex(model_id, int(meta["dim"]))
+    for start in range(0, len(ids), BLOCK_ROWS):
+        stop = start + BLOCK_ROWS
+        index.insert(
+            VectorRows(
+                ids[start:stop],
+                groups[start:stop],
+                seen_at[start:stop],
+                vectors[start:stop].astype(np.float32),
+                0,
+            )
+        )
+    index.watermark = int(meta["watermark"])
+    return index

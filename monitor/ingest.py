@@ -13,6 +13,8 @@ lease (owned by `Ingestor.owner`, released by the runtime or expiring after `lea
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import logging
 import random
 import time
@@ -67,6 +69,9 @@ class Ingestor:
     # One writer thread: SQLite allows one writer anyway, and it keeps the loop free.
     db_thread: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "db"))
     owner: str = field(default_factory=lambda: f"ingestor-{uuid.uuid4().hex[:12]}")
+    # What each feed's last stored document was, so an unchanged one (a server that sends no
+    # validators) is neither parsed nor stored again. In memory: a restart parses it once more.
+    last_documents: dict[int, StoredDocument] = field(default_factory=dict)
 
     async def in_db_thread(self, function: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db_thread, function)
@@ -113,10 +118,22 @@ class Ingestor:
                     self.clock,
                 )
             stage = "parse"
-            parsed = None if fetched.is_not_modified else await self.parse(feed, fetched)
+            document = document_digest(fetched.body, feed.language)
+            unchanged = self.last_documents.get(feed.id)
+            if fetched.is_not_modified or (unchanged and unchanged.digest == document):
+                return await self.in_db_thread(
+                    lambda: self.store_unchanged(feed, fetched, unchanged, started_at)
+                )
+            parsed = await self.parse(feed, fetched)
             stage = "store"
             body = fetched
-            return await self.in_db_thread(lambda: self.store(feed, body, parsed, started_at))
+            result = await self.in_db_thread(lambda: self.store(feed, body, parsed, started_at))
+            self.last_documents[feed.id] = StoredDocument(
+                document,
+                parsed.ttl_minutes,
+                describe_cut(parsed, self.settings.parse.max_entries_per_feed),
+            )
+            return result
         except Exception as exc:
             error = exc if isinstance(exc, MonitorError) else unexpected(exc, feed, stage)
             return await self.record_failure(feed, error, fetched, started_at, started)
@@ -129,6 +146,31 @@ class Ingestor:
             )
         except Exception as exc:
             raise explain_parse_failure(exc, self.settings.parse.time_budget_s) from None
+
+    def store_unchanged(
+        self,
+        feed: FeedRecord,
+        fetched: FetchedBody,
+        last: StoredDocument | None,
+        started_at: datetime,
+    ) -> FeedCycleResult:
+        """A 304, or a 200 whose document is the one stored last time: only the feed's state
+        and its fetch log change; the status stays the one the server sent."""
+        state = plan_after_success(
+            feed,
+            fetched.headers,
+            True,
+            self.clock(),
+            self.settings.fetch,
+            ttl_minutes=last.ttl_minutes if last and not fetched.is_not_modified else None,
+            note=last.note if last and not fetched.is_not_modified else None,
+        )
+        state = dataclasses.replace(state, last_http_status=fetched.status)
+        with self.sessions.begin() as session:
+            record_fetch(
+                session, feed.id, state, attempt_log(state, started_at, fetched, 0, NOTHING_NEW)
+            )
+        return FeedCycleResult(url=feed.url, outcome=state.outcome)
 
     def store(
         self,
@@ -205,6 +247,27 @@ class Ingestor:
 
     def close(self) -> None:
         self.db_thread.shutdown(wait=True)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """The digest of the document a feed's last stored parse came from, its TTL hint and the
+    note its status carried."""
+
+    digest: bytes
+    ttl_minutes: int | None
+    note: str | None
+
+
+NOTHING_NEW = InsertResult(new_article_ids=(), duplicates=0)
+
+
+def document_digest(body: bytes, feed_language: str | None) -> bytes:
+    """Equal for the same document parsed the same way (the configured language is part of
+    the parse)."""
+    digest = hashlib.blake2b(body, digest_size=16)
+    digest.update(b"\0" + (feed_language or "").encode())
+    return digest.digest()
 
 
 def describe_cut(parsed: ParsedFeed | None, max_entries: int) -> str | None:

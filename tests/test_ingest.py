@@ -357,3 +357,43 @@ class TestDefaultFeeds:
 def test_gzip_module_used() -> None:
     """Sanity: the gzip bomb helper really produces gzip."""
     assert gzip.decompress(gzip_bomb(1 << 20)) == bytes(1 << 20)
+
+
+class TestUnchangedDocument:
+    def test_unchanged_document_without_validators_is_neither_parsed_nor_stored_again(
+        self, feed_server: FeedServer, sessions: sessionmaker[Session], cycle_settings: Settings
+    ) -> None:
+        """A long-lived ingestor skips parse and store for a 200 whose body equals the one it
+        stored last time (the feed is not modified, its status 200), and parses a changed one."""
+        clock = Clock()
+        bodies = [rss([item("Plain news item on Peru and Moscow", "https://p.org/1", "p1")])]
+        url = feed_server.add("/plain", lambda _headers: Reply(200, {}, bodies[-1]))
+        store_feeds(sessions, [url], clock)
+
+        async def cycles() -> list[CycleSummary]:
+            summaries = []
+            async with open_ingestor(cycle_settings, sessions) as ingestor:
+                ingestor.clock = clock
+                for _ in range(2):
+                    summaries.append(await ingestor.run_cycle())
+                    clock.now += timedelta(hours=1)
+                bodies.append(
+                    rss([item("Second story on Lima and Moscow", "https://p.org/2", "p2")])
+                )
+                summaries.append(await ingestor.run_cycle())
+            return summaries
+
+        first, unchanged, changed = asyncio.run(cycles())
+
+        assert (first.feeds_ok, first.new_articles) == (1, 1)
+        assert (unchanged.feeds_ok, unchanged.feeds_not_modified, unchanged.duplicates) == (0, 1, 0)
+        assert (changed.feeds_ok, changed.new_articles) == (1, 1)
+        state = feed_state(sessions, url)
+        assert state.last_http_status == 200
+        with sessions() as session:
+            log = list_fetch_log(session, state.id)
+        assert [(e.outcome, e.http_status, e.entries_seen) for e in log] == [
+            ("ok", 200, 1),
+            ("not_modified", 200, 0),
+            ("ok", 200, 1),
+        ]

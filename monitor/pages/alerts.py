@@ -3,6 +3,8 @@ response's first characters), retry, a test message to a channel, channels and r
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
 
@@ -26,7 +28,7 @@ from monitor.values import (
 router = APIRouter(include_in_schema=False)
 OUTBOX_ROWS = 200
 RESPONSE_CHARS = 200  # of a receiver's answer, shown in the attempts
-DeliveryId = Path(ge=1, le=2**63 - 1)
+DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 STATUSES = ("", "pending", "delivered", "dead", "disabled")
 
 
@@ -59,9 +61,7 @@ def alerts_page(request: Request, pages: Pages, reader: Reader, status: str = ""
 
 
 @router.post("/ui/deliveries/{delivery_id}/retry")
-def retry(
-    pages: Pages, form: CheckedForm, author: Author, delivery_id: int = DeliveryId
-) -> Response:
+def retry(pages: Pages, form: CheckedForm, author: Author, delivery_id: DeliveryId) -> Response:
     """Make a dead, disabled or pending delivery due now with a fresh attempt budget."""
     with pages.sessions.begin() as session:
         if not retry_delivery(session, delivery_id, pages.app.clock()):

@@ -4,6 +4,7 @@ disable, poll now; OPML import (pasted) and export."""
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
@@ -28,7 +29,7 @@ router = APIRouter(include_in_schema=False, route_class=BrowserRoute)
 actions = APIRouter(include_in_schema=False)
 FEED_URL = re.compile(r"^https?://[^\x00-\x20]+$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}$")
-FeedId = Path(ge=1, le=2**63 - 1)
+FeedId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 DISABLED_BY_HAND = "disabled from the feeds page"
 
 
@@ -95,7 +96,7 @@ def stored(pages: PageContext, session: object, feed_id: int) -> FeedRecord:
 
 @actions.post("/ui/feeds/{feed_id}/{action}")
 def change(
-    pages: Pages, form: CheckedForm, author: Author, action: str, feed_id: int = FeedId
+    pages: Pages, form: CheckedForm, author: Author, action: str, feed_id: FeedId
 ) -> Response:
     """remove, enable, disable or poll (make due now; a disabled feed is enabled first)."""
     if action not in ("remove", "enable", "disable", "poll"):

@@ -115,7 +115,12 @@ FIELDS = (
 
 def resolve(pages: PageContext, request: FilterRequest) -> MatchFilter:
     gazetteer = gazetteer_at(pages.settings.relevance.gazetteer_dir)
-    return parse_match_filter(request, gazetteer, pages.app.clock())
+    try:
+        return parse_match_filter(request, gazetteer, pages.app.clock())
+    except FilterError as error:
+        if error.parameter == "lang":  # the inbox names it `language`
+            raise bad("language", error.message) from None
+        raise
 
 
 def with_reasons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

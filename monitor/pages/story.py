@@ -4,6 +4,7 @@ over time, and "not the same story" on each member."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
@@ -19,11 +20,11 @@ from monitor.storage.splits import split_article
 router = APIRouter(include_in_schema=False, route_class=BrowserRoute)
 actions = APIRouter(include_in_schema=False)
 MAX_ID = 2**63 - 1
-StoryId = Path(ge=1, le=MAX_ID)
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get("/stories/{story_id}")
-def story_page(request: Request, pages: Pages, reader: Reader, story_id: int = StoryId) -> Response:
+def story_page(request: Request, pages: Pages, reader: Reader, story_id: ObjectId) -> Response:
     with pages.sessions() as session:
         story = get_story(session, story_id)
     if story is None:
@@ -51,8 +52,8 @@ def split(
     pages: Pages,
     form: CheckedForm,
     author: Author,
-    story_id: int = StoryId,
-    article_id: int = StoryId,
+    story_id: ObjectId,
+    article_id: ObjectId,
 ) -> Response:
     """Record "not the same story" and move the article into a story of its own, as `POST
     /stories/{id}/articles/{article_id}/feedback` with `same_story: false` does."""

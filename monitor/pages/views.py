@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
@@ -17,7 +17,7 @@ from monitor.storage.views import delete_view, list_views, save_view
 from monitor.views import MAX_VIEW_NAME_CHARS, VIEW_NAME_RULE, canonical_view_filter, is_view_name
 
 router = APIRouter(include_in_schema=False)
-ViewName = Path(min_length=1, max_length=MAX_VIEW_NAME_CHARS)
+ViewName = Annotated[str, Path(min_length=1, max_length=MAX_VIEW_NAME_CHARS)]
 INBOX_NAMES = {"language": "language", "text": "q", "min_score": "min_score"}
 
 
@@ -64,7 +64,7 @@ def save(pages: Pages, form: CheckedForm, author: Author) -> Response:
 
 
 @router.post("/ui/views/{name}/delete")
-def delete(pages: Pages, form: CheckedForm, author: Author, name: str = ViewName) -> Response:
+def delete(pages: Pages, form: CheckedForm, author: Author, name: ViewName) -> Response:
     with pages.sessions.begin() as session:
         if not delete_view(session, name):
             raise HTTPException(404, "no such view")

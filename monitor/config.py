@@ -92,6 +92,8 @@ class RelevanceSettings(Section):
 class StorySettings(Section):
     window_days: int = Field(default=7, ge=1)
     same_story_threshold: float = Field(default=0.54, gt=0, lt=1)
+    event_window_h: float = Field(default=48, gt=0)
+    model_file: Path = Path("config/stories.toml")
     seed_duplicate_threshold: float = Field(default=0.85, gt=0, le=1)
     processing_lease_s: float = Field(default=600, gt=0)
 

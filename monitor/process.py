@@ -1,4 +1,5 @@
-"""The processing stage: new articles → batch embed → story → relevance → stored matches.
+"""The processing stage: new articles → batch embed → event and thread → relevance → stored
+matches and alerts.
 Also re-scoring stored articles from their stored vectors after seeds, gazetteer or weights
 change."""
 
@@ -17,7 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.alerts.outbox import feed_urls, raise_alerts
 from monitor.alerts.planning import MatchForAlerts
 from monitor.config import AlertSettings, StorySettings
+from monitor.events import StoryModels, cosine_only_models
 from monitor.relevance import Relevance
+from monitor.storage.events import threads_of
 from monitor.storage.stories import (
     claim_pending_articles,
     count_stored_vectors,
@@ -27,7 +30,7 @@ from monitor.storage.stories import (
     select_story_window,
     upsert_matches,
 )
-from monitor.stories import BruteForceIndex, assign_stories
+from monitor.stories import BatchArticle, BruteForceIndex, assign_events
 from monitor.tagging import Tagger
 from monitor.values import MatchRecord, PendingArticle, ProcessedArticle, ProcessSummary
 from monitor.vectors import Vectors, decode_vector, encode_vector
@@ -64,6 +67,14 @@ class Processor:
     owner: str = field(default_factory=lambda: f"processor-{uuid.uuid4().hex[:12]}")
     # Set when the process stops: the batch in hand is finished, no further one is claimed.
     stopping: threading.Event = field(default_factory=threading.Event)
+    # The same-event and same-thread weights (None: the cosine at same_story_threshold).
+    models: StoryModels | None = None
+
+    def story_models(self) -> StoryModels:
+        settings = self.settings
+        return self.models or cosine_only_models(
+            settings.same_story_threshold, settings.event_window_h, settings.window_days * 24.0
+        )
 
     def process_pending(self) -> ProcessSummary:
         """Claim and process unprocessed articles, batch by batch, until none is left (or
@@ -88,7 +99,8 @@ class Processor:
 
     def process_batch(self, pending: Sequence[PendingArticle]) -> ProcessSummary:
         """Encode and tag outside any transaction; then, in one transaction holding the story
-        lock, read the window, assign stories, store everything and raise the alerts."""
+        lock, read the window, assign events and threads, store everything and raise the
+        alerts."""
         items = [(a.title, a.summary) for a in pending]
         blobs, vectors = stored_form(self.tagger.embed_items(items))
         nearest = self.tagger.seeds.nearest(vectors)
@@ -97,12 +109,12 @@ class Processor:
         now = self.clock()
         with self.sessions.begin() as session:
             lock_story_assignment(session)
-            decisions = assign_stories(
-                [a.id for a in pending],
+            decisions = assign_events(
+                [batch_article(a) for a in pending],
                 vectors,
                 self.story_window(session, now),
                 nearest,
-                self.settings.same_story_threshold,
+                self.story_models(),
                 self.settings.seed_duplicate_threshold,
             )
             processed = [
@@ -113,6 +125,7 @@ class Processor:
                     decision.story_id,
                     decision.seed_duplicate,
                     match_record(article.id, relevance, version),
+                    decision.thread_id,
                 )
                 for article, blob, decision, relevance in zip(
                     pending, blobs, decisions, relevances, strict=True
@@ -133,18 +146,26 @@ class Processor:
 
     def story_window(self, session: Session, now: datetime) -> BruteForceIndex:
         since = now - timedelta(days=self.settings.window_days)
-        ids, stories, blobs = select_story_window(session, since, self.tagger.embedder.model_id)
-        if not ids:
+        rows = select_story_window(session, since, self.tagger.embedder.model_id)
+        if not rows.article_ids:
             return BruteForceIndex((), (), np.zeros((0, 0), dtype=np.float32))
         return BruteForceIndex(
-            tuple(ids), tuple(stories), np.vstack([decode_vector(b) for b in blobs])
+            tuple(rows.article_ids),
+            tuple(rows.event_ids),
+            np.vstack([decode_vector(b) for b in rows.vectors]),
+            tuple(rows.thread_ids),
+            tuple(rows.times),
+            tuple(rows.texts),
         )
 
     def alert_matches(
         self, session: Session, processed: Sequence[ProcessedArticle], real_ids: dict[int, int]
     ) -> list[MatchForAlerts]:
-        """The batch's matches as alert rules see them (real story ids, feed URLs)."""
+        """The batch's matches as alert rules see them (real event and thread ids, feed URLs)."""
         urls = feed_urls(session, sorted({p.article.feed_id for p in processed}))
+        threads = threads_of(
+            session, sorted({real_ids.get(p.story_id, p.story_id) for p in processed})
+        )
         return [
             MatchForAlerts(
                 p.article.id,
@@ -154,6 +175,7 @@ class Processor:
                 p.match.score,
                 p.match.countries,
                 p.match.topics,
+                threads.get(real_ids.get(p.story_id, p.story_id), 0),
             )
             for p in processed
         ]
@@ -186,6 +208,14 @@ class Processor:
             after_id = rows[-1].article_id
             if on_progress:
                 on_progress(done, total)
+
+
+def batch_article(article: PendingArticle) -> BatchArticle:
+    """The article as assignment reads it; its time is when it was published (never later
+    than first seen)."""
+    published = article.published_at
+    when = min(published, article.first_seen_at) if published else article.first_seen_at
+    return BatchArticle(article.id, article.title, article.summary, when)
 
 
 def vars_of(summary: ProcessSummary) -> tuple[int, ...]:

@@ -26,6 +26,7 @@ from monitor.gazetteer import check_alert_rules, load_gazetteer
 from monitor.ingest import Ingestor, open_ingestor
 from monitor.process import Processor
 from monitor.storage.maintenance import release_leases
+from monitor.story_files import story_models_for
 from monitor.tagging import Tagger, open_tagger
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ def build_processor(
 ) -> Processor:
     """The processing stage over `sessions`; loads the configured model unless given one."""
     tagger = open_tagger_for(settings, embedder or open_embedder_for(settings))
-    return Processor(sessions, tagger, settings.stories, clock, settings.alerts)
+    models = story_models_for(settings.stories, tagger.embedder.model_id)
+    return Processor(sessions, tagger, settings.stories, clock, settings.alerts, models=models)
 
 
 class LazyEmbedder:

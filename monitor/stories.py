@@ -1,35 +1,65 @@
-"""Story assignment: pure decisions over vectors and candidates (no I/O, no clock).
+"""Story assignment in two levels: pure decisions over vectors, times and texts (no I/O, no
+clock).
 
-An article joins the story of its most similar recent article when the similarity reaches the
-same-story threshold; otherwise it starts a story. Articles of one batch are compared with the
-stored window *and* with the batch's earlier articles, so two outlets' copies of one story that
-arrive in the same cycle still end up together. A new story gets a provisional negative id
+An **event** groups the articles that report one news event; a **thread** links the events of
+one developing story. A new article joins the event of the candidate it most probably shares an
+event with (`monitor.events`: cosine, time gap, names and numbers; never further apart than the
+event window); failing that it starts an event, inside the thread of the candidate it most
+probably shares a thread with, or in a thread of its own. Candidates are the stored window's
+articles *and* the batch's earlier articles, so two outlets' copies of one event that arrive in
+the same cycle still end up together. A new event or thread gets a provisional negative id
 (-1 - its first article's position) that storage replaces with the real one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 import numpy as np
 
+from monitor.events import (
+    Evidence,
+    SameEventModel,
+    StoryModels,
+    gap_hours,
+    gather_evidence,
+    same_event_probability,
+)
 from monitor.relevance import NearestSeed
 from monitor.vectors import Vectors
+
+# Only the most similar candidates are weighed by the full decision; below the floor no
+# combination of time and evidence reaches either cut with the fitted weights.
+CANDIDATES = 8
+CANDIDATE_FLOOR = 0.3
 
 
 @dataclass(frozen=True, slots=True)
 class StoryDecision:
-    story_id: int  # negative: a story started in this batch (provisional id)
+    story_id: int  # the event; negative: an event started in this batch (provisional id)
     starts_story: bool
     nearest_article_id: int | None
     similarity: float
     seed_duplicate: str | None
+    thread_id: int = 0  # negative: a thread started in this batch (provisional id)
+    starts_thread: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class BatchArticle:
+    """What assignment reads of a new article besides its vector."""
+
+    id: int
+    title: str
+    summary: str
+    published_at: datetime | None
 
 
 class VectorIndex(Protocol):
-    """Recent articles' vectors, searchable by similarity."""
+    """Recent articles' vectors, searchable by similarity, with their events and threads."""
 
     @property
     def article_ids(self) -> Sequence[int]: ...
@@ -37,63 +67,149 @@ class VectorIndex(Protocol):
     @property
     def story_ids(self) -> Sequence[int]: ...
 
+    @property
+    def thread_ids(self) -> Sequence[int]: ...
+
     def similarities(self, vectors: Vectors) -> Vectors:
         """Cosine of each query row with each indexed article: shape (queries, articles)."""
         ...
 
+    def time_of(self, position: int) -> datetime | None: ...
+
+    def evidence_of(self, position: int) -> Evidence: ...
+
 
 @dataclass(frozen=True, slots=True)
 class BruteForceIndex:
-    """Exact search: one matrix product over the window (fine for tens of thousands)."""
+    """Exact search: one matrix product over the window (fine for tens of thousands).
+    `story_ids` are the articles' events; `thread_ids`, `times` and `texts` (title, summary)
+    may be left empty (each event its own thread, times and evidence unknown)."""
 
     article_ids: tuple[int, ...]
     story_ids: tuple[int, ...]
     vectors: Vectors
+    thread_ids: tuple[int, ...] = ()
+    times: tuple[datetime | None, ...] = ()
+    texts: tuple[tuple[str, str], ...] = ()
+    _evidence: dict[int, Evidence] = field(default_factory=dict, compare=False, repr=False)
 
     def similarities(self, vectors: Vectors) -> Vectors:
         if not self.article_ids:
             return np.zeros((len(vectors), 0), dtype=np.float32)
         return vectors @ self.vectors.T
 
+    def thread_of(self, position: int) -> int:
+        return self.thread_ids[position] if self.thread_ids else self.story_ids[position]
+
+    def time_of(self, position: int) -> datetime | None:
+        return self.times[position] if self.times else None
+
+    def evidence_of(self, position: int) -> Evidence:
+        if position not in self._evidence:
+            title, summary = self.texts[position] if self.texts else ("", "")
+            self._evidence[position] = gather_evidence(title, summary)
+        return self._evidence[position]
+
 
 def is_same_story(similarity: float, threshold: float) -> bool:
     return similarity >= threshold
 
 
-def assign_stories(
-    batch_article_ids: Sequence[int],
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    article_id: int
+    event_id: int
+    thread_id: int
+    cosine: float
+    time: datetime | None
+    evidence: Evidence
+
+
+def candidates_for(
+    row: int,
+    window: Vectors,
+    within: Vectors,
+    index: BruteForceIndex,
+    batch: Sequence[BatchArticle],
+    evidence: Sequence[Evidence],
+    decisions: Sequence[StoryDecision],
+) -> list[Candidate]:
+    """The most similar window and earlier-batch articles above the floor, best first."""
+    found: list[Candidate] = []
+    if window.shape[1]:
+        scores = window[row]
+        top = np.argsort(-scores)[:CANDIDATES]
+        for position in (int(p) for p in top if scores[p] >= CANDIDATE_FLOOR):
+            found.append(
+                Candidate(
+                    index.article_ids[position],
+                    index.story_ids[position],
+                    index.thread_of(position),
+                    float(scores[position]),
+                    index.time_of(position),
+                    index.evidence_of(position),
+                )
+            )
+    for earlier in range(row):
+        cosine = float(within[row, earlier])
+        if cosine >= CANDIDATE_FLOOR:
+            d = decisions[earlier]
+            found.append(
+                Candidate(
+                    batch[earlier].id,
+                    d.story_id,
+                    d.thread_id,
+                    cosine,
+                    batch[earlier].published_at,
+                    evidence[earlier],
+                )
+            )
+    return sorted(found, key=lambda c: -c.cosine)[: CANDIDATES * 2]
+
+
+def best_by(
+    model: SameEventModel, article: BatchArticle, evidence: Evidence, found: Sequence[Candidate]
+) -> Candidate | None:
+    """The candidate most probably at `model`'s level with the article, if it reaches the cut."""
+    best, best_p = None, model.threshold
+    for c in found:
+        gap = gap_hours(article.published_at, c.time)
+        p = same_event_probability(model, c.cosine, gap, evidence, c.evidence)
+        if p >= best_p:
+            best, best_p = c, p
+    return best
+
+
+def assign_events(
+    batch: Sequence[BatchArticle],
     vectors: Vectors,
-    index: VectorIndex,
+    index: BruteForceIndex,
     nearest_seeds: Sequence[NearestSeed | None],
-    same_story_threshold: float,
+    models: StoryModels,
     seed_duplicate_threshold: float,
 ) -> list[StoryDecision]:
-    """Decide each batch article's story, in batch order."""
+    """Decide each batch article's event and thread, in batch order."""
     window = index.similarities(vectors)
     within = vectors @ vectors.T
+    evidence = [gather_evidence(a.title, a.summary) for a in batch]
     decisions: list[StoryDecision] = []
-    for row in range(len(batch_article_ids)):
-        best_id, best_story, best_similarity = None, None, -1.0
-        if window.shape[1]:
-            column = int(window[row].argmax())
-            best_id, best_story = index.article_ids[column], index.story_ids[column]
-            best_similarity = float(window[row, column])
-        if row:
-            earlier = int(within[row, :row].argmax())
-            if float(within[row, earlier]) > best_similarity:
-                best_id, best_story = batch_article_ids[earlier], decisions[earlier].story_id
-                best_similarity = float(within[row, earlier])
-        joins = best_story is not None and is_same_story(best_similarity, same_story_threshold)
+    for row, article in enumerate(batch):
+        found = candidates_for(row, window, within, index, batch, evidence, decisions)
+        same_event = best_by(models.event, article, evidence[row], found)
+        same_thread = same_event or best_by(models.thread, article, evidence[row], found)
+        nearest = found[0] if found else None
         seed = nearest_seeds[row]
         decisions.append(
             StoryDecision(
-                story_id=best_story if joins and best_story is not None else -1 - row,
-                starts_story=not joins,
-                nearest_article_id=best_id,
-                similarity=max(best_similarity, 0.0),
+                story_id=same_event.event_id if same_event else -1 - row,
+                starts_story=same_event is None,
+                nearest_article_id=nearest.article_id if nearest else None,
+                similarity=max(nearest.cosine, 0.0) if nearest else 0.0,
                 seed_duplicate=seed.name
                 if seed and seed.similarity >= seed_duplicate_threshold
                 else None,
+                thread_id=same_thread.thread_id if same_thread else -1 - row,
+                starts_thread=same_thread is None,
             )
         )
     return decisions

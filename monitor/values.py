@@ -190,6 +190,7 @@ class PendingArticle:
     summary: str
     language: str | None
     first_seen_at: datetime
+    published_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +227,7 @@ class ProcessedArticle:
     story_id: int
     seed_duplicate: str | None
     match: MatchRecord
+    thread_id: int = 0  # the event's thread; negative: started in this batch (provisional)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +249,7 @@ class AlertType(enum.StrEnum):
 
     MATCH_CREATED = "match.created"  # a story first matched a rule
     STORY_UPDATED = "story.updated"  # the story has since reached more outlets
+    STORY_DEVELOPING = "story.developing"  # a new event in a thread already alerted
     DIGEST = "digest"  # one message carrying a rule's held stories
     TEST = "test"  # `monitor alerts test CHANNEL`; never stored
 
@@ -311,6 +314,8 @@ class PriorAlerts:
     updated: frozenset[tuple[str, int]] = frozenset()
     instant_last_hour: Mapping[str, int] = field(default_factory=dict)
     story_feeds: Mapping[int, frozenset[int]] = field(default_factory=dict)
+    # (rule, thread) pairs whose thread already raised a match.created or story.developing.
+    alerted_threads: frozenset[tuple[str, int]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +354,8 @@ class StoryAlertView:
     topics: tuple[str, ...]
     reasons: Mapping[str, Any]
     articles: tuple[ArticleInfo, ...]
+    # The event's thread: {"id", "title", "events": [earlier events {id, title, ...}]}.
+    thread: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

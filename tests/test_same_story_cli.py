@@ -74,7 +74,14 @@ class TestSameStoryCommand:
         run = monitor("same-story", "--input", str(pairs_file), "--output", str(out))
         assert run.returncode == 0, run.stderr
         records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
-        assert set(records["translation"]) == {"id", "same_story", "similarity"}
+        assert set(records["translation"]) == {
+            "id",
+            "same_event",
+            "same_thread",
+            "same_story",
+            "similarity",
+        }
+        assert all(r["same_story"] == r["same_event"] for r in records.values())
         assert records["translation"]["same_story"] is True
         assert records["paraphrase"]["same_story"] is True
         assert records["unrelated"]["same_story"] is False

@@ -1,8 +1,11 @@
 """Alert bodies (pure). The webhook JSON schema, version 1:
 
-{"schema": "monitor.alert/1", "type": "match.created" | "story.updated" | "digest",
+{"schema": "monitor.alert/1",
+ "type": "match.created" | "story.developing" | "story.updated" | "digest",
  "id": <alert uid>, "rule": <rule name>, "created_at": <ISO 8601 UTC>, "message": <one line>,
  "story": {"id", "title", "outlets_count", "languages", "first_seen_at", "last_seen_at"},
+ "thread": {"id", "events": [{"id", "title", "outlets_count", "first_seen_at"}]} | null,
+   # the story is one news event; its thread's other (earlier) events are context
  "score": <0..1>, "countries": [ISO 3166], "topics": [..],
  "reasons": {"russia": {kind: [terms]}, "latam": {code: [terms]}, "nearest_seed": {..}, ..},
  "articles": [{"id", "title", "url", "feed", "feed_name", "language", "published_at", "score",
@@ -59,6 +62,8 @@ def alert_message(kind: str, view: StoryAlertView) -> str:
     if kind == AlertType.STORY_UPDATED:
         outlets = count_of(view.story.outlets_count, "outlet")
         return f"now reported by {outlets}: {view.story.title}"
+    if kind == AlertType.STORY_DEVELOPING:
+        return f"story develops ({view.score:.2f}): {view.story.title}"
     return f"new story ({view.score:.2f}): {view.story.title}"
 
 
@@ -73,6 +78,7 @@ def story_json(view: StoryAlertView) -> dict[str, Any]:
             {**asdict(a), "countries": list(a.countries), "topics": list(a.topics)}
             for a in view.articles
         ],
+        "thread": dict(view.thread) if view.thread is not None else None,
     }
 
 

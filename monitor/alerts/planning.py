@@ -1,11 +1,12 @@
 """Which alerts a batch of new matches raises. Pure: rules, matches and what was alerted before
 go in; planned alerts come out.
 
-Alerts are per story, not per article: the first matching article of a story raises one
-`match.created` per rule; later members raise nothing, except one `story.updated` when the story
-has reached `story_update_outlets` outlets more than when it was first alerted. A rule in digest
-mode, or an instant rule over its `max_per_hour`, holds its alerts for the next digest instead
-of dropping them.
+Alerts are per event (a row of `stories`), not per article: the first matching article of an
+event raises one `match.created` per rule, or `story.developing` when another event of its
+thread already alerted that rule; later members raise nothing, except one `story.updated` when
+the event has reached `story_update_outlets` outlets more than when it was first alerted. A
+rule in digest mode, or an instant rule over its `max_per_hour`, holds its alerts for the next
+digest instead of dropping them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class MatchForAlerts:
     score: float
     countries: tuple[str, ...]
     topics: tuple[str, ...]
+    thread_id: int = 0  # the event's thread (0: unknown, the event stands alone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ def plan_alerts(
     updated = set(prior.updated)
     sent = dict(prior.instant_last_hour)
     feeds = {story: set(ids) for story, ids in prior.story_feeds.items()}
+    alerted_threads = set(prior.alerted_threads)
     planned: list[PlannedAlert] = []
     for match in matches:
         story_feeds = feeds.setdefault(match.story_id, set())
@@ -94,9 +97,12 @@ def plan_alerts(
             if not rule_matches(rule, match, members.get(rule.name)):
                 continue
             key = (rule.name, match.story_id)
+            thread = (rule.name, match.thread_id)
             if key not in created:
-                kind = AlertType.MATCH_CREATED
+                developing = bool(match.thread_id) and thread in alerted_threads
+                kind = AlertType.STORY_DEVELOPING if developing else AlertType.MATCH_CREATED
                 created[key] = outlets
+                alerted_threads.add(thread)
             elif key not in updated and outlets >= created[key] + story_update_outlets:
                 kind = AlertType.STORY_UPDATED
                 updated.add(key)

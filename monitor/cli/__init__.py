@@ -50,12 +50,12 @@ COMMANDS: dict[str, LazyCommand] = {
         "monitor.cli.tagging", "tag", "Tag items for Russia–Latin America relevance."
     ),
     "same-story": LazyCommand(
-        "monitor.cli.tagging",
+        "monitor.cli.stories_eval",
         "same_story",
-        "Decide whether two items report the same story: {id, same_story, similarity}.",
+        "Decide whether two items report the same event and thread: {id, same_event, …}.",
     ),
     "eval": LazyCommand(
-        "monitor.cli.tagging",
+        "monitor.cli.stories_eval",
         "eval_group",
         "Measure tagging and same-story decisions on labelled files.",
     ),

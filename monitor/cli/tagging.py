@@ -1,4 +1,5 @@
-"""`monitor tag`, `monitor same-story`, `monitor eval …`, `monitor seeds …`: no database needed.
+"""`monitor tag`, `monitor eval …`, `monitor seeds …`: no database needed (`monitor same-story`,
+`monitor eval stories` and `monitor eval fit-same-event` are in monitor/cli/stories_eval.py).
 
 numpy, the model and the tagger load inside the commands that use them, so that `monitor --help`
 stays fast.
@@ -118,33 +119,6 @@ def pair_similarities(embedder: Embedder, pairs: list[dict[str, Any]]) -> npt.ND
     return (a * b).sum(axis=1)  # type: ignore[no-any-return]
 
 
-@click.command("same-story")
-@config_option
-@input_option("JSONL: {id, a: {title, text, lang?}, b: {…}} per line.")
-@OUTPUT_OPTION
-@click.pass_context
-def same_story(ctx: click.Context, input_path: Path, output: TextIO) -> None:
-    """Decide whether two items report the same story: {id, same_story, similarity}."""
-    from monitor.runtime import open_embedder_for
-    from monitor.stories import is_same_story
-
-    settings = settings_for(ctx)
-    embedder = open_embedder_for(settings)
-    for batch in batches(input_path):
-        similarities = pair_similarities(embedder, batch)
-        write_lines(
-            (
-                {
-                    "id": p.get("id"),
-                    "same_story": is_same_story(float(s), settings.stories.same_story_threshold),
-                    "similarity": round(float(s), 4),
-                }
-                for p, s in zip(batch, similarities, strict=True)
-            ),
-            output,
-        )
-
-
 @click.group("eval")
 def eval_group() -> None:
     """Measure tagging and same-story decisions on labelled files."""
@@ -227,10 +201,10 @@ def eval_same_story(
         headline,
         labelled_inputs,
     )
+    from monitor.cli.stories_eval import format_levels, level_reports, same_event_decisions
     from monitor.clock import utc_now
     from monitor.evaluation import evaluate, format_report
     from monitor.runtime import open_embedder_for
-    from monitor.stories import is_same_story
 
     settings = settings_for(ctx)
     threshold = settings.stories.same_story_threshold
@@ -238,11 +212,12 @@ def eval_same_story(
     records = [r for r in inputs if isinstance(r.get("same_story"), bool)]
     if not records:
         raise click.UsageError(f"{file}: no pair with a true/false `same_story` label")
-    similarities = pair_similarities(open_embedder_for(settings), records)
+    embedder = open_embedder_for(settings)
+    similarities = pair_similarities(embedder, records)
     actual = np.array([r["same_story"] for r in records], dtype=bool)
     report = evaluate(
         records,
-        [is_same_story(float(s), threshold) for s in similarities],
+        same_event_decisions(settings, embedder.model_id, records, similarities),
         list(actual),
         {
             "origin": lambda r: str(r.get("origin", "-")),
@@ -251,6 +226,7 @@ def eval_same_story(
         lambda r: f"{r['a'].get('title')} || {r['b'].get('title')}",
     )
     report.update(headline(report), threshold=threshold)
+    report["levels"] = level_reports(settings, embedder.model_id, records, similarities)
     report["calibration"] = calibration_of(similarities.astype(np.float64), actual)
     if apply:
         config_path = ctx.find_root().meta.get("monitor.config_in_use")
@@ -260,6 +236,7 @@ def eval_same_story(
         echo_json(report)
     else:
         click.echo(format_report(report))
+        click.echo(format_levels(report["levels"]))
         calibration = report["calibration"]
         click.echo(format_calibration(threshold, calibration) if calibration else TOO_FEW_PAIRS)
         if apply:

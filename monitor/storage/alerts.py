@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from monitor.limits import MAX_ERROR_CHARS
 from monitor.storage.articles import dialect_insert
 from monitor.storage.claims import claim_ids
+from monitor.storage.events import thread_events, threads_of
 from monitor.storage.schema import (
     Alert,
     Article,
@@ -51,7 +52,7 @@ def prior_alerts(
         (rule, story or 0): outlets
         for rule, story, outlets in session.execute(
             select(Alert.rule, Alert.story_id, Alert.outlets_count).where(
-                Alert.type == AlertType.MATCH_CREATED, Alert.story_id.in_(story_ids)
+                Alert.type.in_(FIRST_ALERTS), Alert.story_id.in_(story_ids)
             )
         )
     }
@@ -81,7 +82,37 @@ def prior_alerts(
         .distinct()
     ):
         feeds.setdefault(story or 0, set()).add(feed)
-    return PriorAlerts(created, updated, sent, {k: frozenset(v) for k, v in feeds.items()})
+    return PriorAlerts(
+        created,
+        updated,
+        sent,
+        {k: frozenset(v) for k, v in feeds.items()},
+        alerted_threads(session, story_ids),
+    )
+
+
+FIRST_ALERTS = (AlertType.MATCH_CREATED, AlertType.STORY_DEVELOPING)
+
+
+def alerted_threads(session: Session, story_ids: Sequence[int]) -> frozenset[tuple[str, int]]:
+    """(rule, thread) for the threads of `story_ids` that some event of theirs alerted."""
+    thread_of = threads_of(session, story_ids)
+    if not thread_of:
+        return frozenset()
+    members = threads_of_members(session, sorted(set(thread_of.values())))
+    rows = session.execute(
+        select(Alert.rule, Alert.story_id).where(
+            Alert.type.in_(FIRST_ALERTS), Alert.story_id.in_(sorted(members))
+        )
+    )
+    return frozenset((rule, members[story or 0]) for rule, story in rows)
+
+
+def threads_of_members(session: Session, thread_ids: Sequence[int]) -> dict[int, int]:
+    """Every event of the given threads → its thread."""
+    return {
+        int(e["id"]): thread for thread in thread_ids for e in thread_events(session, thread)
+    }
 
 
 def story_view(session: Session, story_id: int, article_id: int | None) -> StoryAlertView:
@@ -128,7 +159,26 @@ def story_view(session: Session, story_id: int, article_id: int | None) -> Story
         topics=tuple(json.loads(best.topics)) if best else (),
         reasons=json.loads(best.reasons) if best else {},
         articles=articles,
+        thread=thread_context(session, story_id),
     )
+
+
+def thread_context(session: Session, story_id: int) -> dict[str, object] | None:
+    """The event's thread with its other events, oldest first (None: no thread recorded)."""
+    thread = threads_of(session, [story_id]).get(story_id)
+    if thread is None:
+        return None
+    events = [
+        {
+            "id": e["id"],
+            "title": e["title"],
+            "outlets_count": e["outlets_count"],
+            "first_seen_at": e["first_seen_at"].isoformat(),
+        }
+        for e in thread_events(session, thread)
+        if e["id"] != story_id
+    ]
+    return {"id": thread, "events": events}
 
 
 def new_uid() -> str:

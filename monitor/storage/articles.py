@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,8 @@ from monitor.limits import (
     fit_or_none,
     truncate_text,
 )
-from monitor.storage.schema import Article
+from monitor.storage.events import refresh_threads, story_outlets, threads_of
+from monitor.storage.schema import Article, ArticleOutlet, Story
 from monitor.values import InsertResult, ParsedEntry
 
 # Keeps one INSERT below SQLite's bound-parameter limit (32766) with 11 columns a row.
@@ -39,14 +40,60 @@ INSERT_BATCH_ROWS = 500
 def insert_articles(
     session: Session, feed_id: int, entries: Sequence[ParsedEntry], first_seen_at: datetime
 ) -> InsertResult:
-    """Insert entries not stored yet; a re-fetch of the same entries inserts nothing."""
+    """Insert entries not stored yet; a re-fetch of the same entries inserts nothing. An exact
+    copy of another feed's article (same link or same content) is not stored again, but the
+    feed is recorded as one more outlet of that article."""
     rows = [article_row(feed_id, entry, first_seen_at) for entry in entries]
     new_ids: list[int] = []
     for start in range(0, len(rows), INSERT_BATCH_ROWS):
-        statement = dialect_insert(session)(Article).values(rows[start : start + INSERT_BATCH_ROWS])
+        chunk = rows[start : start + INSERT_BATCH_ROWS]
+        statement = dialect_insert(session)(Article).values(chunk)
         statement = statement.on_conflict_do_nothing().returning(Article.id)
-        new_ids.extend(session.scalars(statement))
+        inserted = list(session.scalars(statement))
+        new_ids.extend(inserted)
+        if len(inserted) < len(chunk):
+            record_copies(session, feed_id, chunk, inserted, first_seen_at)
     return InsertResult(new_article_ids=tuple(new_ids), duplicates=len(rows) - len(new_ids))
+
+
+def record_copies(
+    session: Session,
+    feed_id: int,
+    rows: Sequence[dict[str, Any]],
+    inserted: Sequence[int],
+    first_seen_at: datetime,
+) -> None:
+    """Count `feed_id` as an outlet of the other feeds' articles that these rows copy exactly,
+    and recount the outlets of their events and threads."""
+    urls = [r["url"] for r in rows if r["url"]]
+    hashes = [r["content_hash"] for r in rows if r["content_hash"]]
+    originals = session.execute(
+        select(Article.id, Article.story_id).where(
+            or_(Article.url.in_(urls), Article.content_hash.in_(hashes)),
+            Article.feed_id != feed_id,
+            Article.id.not_in(inserted),
+        )
+    ).all()
+    if not originals:
+        return
+    statement = dialect_insert(session)(ArticleOutlet).values(
+        [
+            {"article_id": a, "feed_id": feed_id, "first_seen_at": first_seen_at}
+            for a, _s in originals
+        ]
+    )
+    session.execute(statement.on_conflict_do_nothing())
+    recount_outlets(session, sorted({int(s) for _, s in originals if s is not None}))
+
+
+def recount_outlets(session: Session, story_ids: Sequence[int]) -> None:
+    if not story_ids:
+        return
+    outlets = story_outlets(session, story_ids)
+    session.execute(
+        update(Story), [{"id": s, "outlets_count": outlets.get(s, 0)} for s in story_ids]
+    )
+    refresh_threads(session, sorted(set(threads_of(session, story_ids).values())))
 
 
 def dialect_insert(session: Session) -> Any:

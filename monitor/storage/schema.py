@@ -300,3 +300,43 @@ class ArticleStateRow(Base):
     read: Mapped[bool] = mapped_column(Boolean, default=False)
     starred: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Thread(Base):
+    """One developing story: the events (rows of `stories`) that follow from one another."""
+
+    __tablename__ = "threads"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(Text)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    event_count: Mapped[int] = mapped_column(Integer)
+    article_count: Mapped[int] = mapped_column(Integer)
+    outlets_count: Mapped[int] = mapped_column(Integer)
+
+
+class EventThread(Base):
+    """Which thread an event (a row of `stories`) belongs to: every event to exactly one."""
+
+    __tablename__ = "event_threads"
+
+    story_id: Mapped[int] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True
+    )
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+
+
+class ArticleOutlet(Base):
+    """A feed that delivered an exact copy of a stored article: stored once, counted as an
+    outlet of the article's event."""
+
+    __tablename__ = "article_outlets"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    feed_id: Mapped[int] = mapped_column(
+        ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
+    )
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,9 +1,11 @@
-"""Queries for the processing stage: pending articles, the story window, stories and matches."""
+"""Queries for the processing stage: pending articles, the window, events (rows of `stories`),
+their threads, and matches."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from monitor.storage.articles import dialect_insert
 from monitor.storage.claims import claim_ids
-from monitor.storage.schema import Article, Match, Story
+from monitor.storage.events import create_threads, refresh_threads, story_outlets
+from monitor.storage.schema import Article, EventThread, Match, Story
 from monitor.values import MatchRecord, PendingArticle, ProcessedArticle, StoredVector
 
 STORY_LOCK_KEY = 7_261_001  # PostgreSQL advisory lock serialising story assignment
@@ -45,6 +48,7 @@ def claim_pending_articles(
             Article.summary,
             Article.language,
             Article.first_seen_at,
+            Article.published_at,
         )
         .where(Article.id.in_(ids))
         .order_by(Article.id)
@@ -63,12 +67,32 @@ def count_pending_articles(session: Session) -> int:
     return session.scalar(select(func.count()).where(Article.processed_at.is_(None))) or 0
 
 
-def select_story_window(
-    session: Session, since: datetime, model_id: str
-) -> tuple[list[int], list[int], list[bytes]]:
-    """Article ids, story ids and vectors of the articles first seen since `since`."""
+@dataclass(frozen=True, slots=True)
+class WindowRows:
+    """The window's articles, column by column (what the assignment index is built from)."""
+
+    article_ids: list[int]
+    event_ids: list[int]
+    thread_ids: list[int]
+    times: list[datetime]
+    texts: list[tuple[str, str]]
+    vectors: list[bytes]
+
+
+def select_story_window(session: Session, since: datetime, model_id: str) -> WindowRows:
+    """The articles first seen since `since` with their events, threads, publication times,
+    texts and vectors."""
     rows = session.execute(
-        select(Article.id, Article.story_id, Article.embedding)
+        select(
+            Article.id,
+            Article.story_id,
+            EventThread.thread_id,
+            Article.published_at,
+            Article.title,
+            Article.summary,
+            Article.embedding,
+        )
+        .outerjoin(EventThread, EventThread.story_id == Article.story_id)
         .where(
             Article.first_seen_at >= since,
             Article.embedding_model == model_id,
@@ -77,16 +101,24 @@ def select_story_window(
         )
         .order_by(Article.id)
     ).all()
-    return [r[0] for r in rows], [int(r[1] or 0) for r in rows], [bytes(r[2] or b"") for r in rows]
+    return WindowRows(
+        [r[0] for r in rows],
+        [int(r[1] or 0) for r in rows],
+        [int(r[2] or r[1] or 0) for r in rows],
+        [r[3] for r in rows],
+        [(r[4], r[5]) for r in rows],
+        [bytes(r[6] or b"") for r in rows],
+    )
 
 
 def save_processed(
     session: Session, processed: Sequence[ProcessedArticle], now: datetime
 ) -> dict[int, int]:
     """Store vectors, stories and matches of one batch in a handful of statements; return the
-    provisional → real story ids."""
+    provisional → real event (story) ids."""
     real_ids = create_stories(session, processed)
     story_of = [real_ids.get(item.story_id, item.story_id) for item in processed]
+    link_threads(session, processed, real_ids)
     session.execute(
         update(Article),
         [
@@ -110,6 +142,24 @@ def save_processed(
     )
     refresh_stories(session, sorted(set(story_of)))
     return real_ids
+
+
+def link_threads(
+    session: Session, processed: Sequence[ProcessedArticle], real_event_ids: dict[int, int]
+) -> None:
+    """Each event started in this batch joins its thread (one started now or an existing one);
+    then the threads touched are recounted."""
+    real_threads = create_threads(session, [p for p in processed if p.thread_id < 0])
+    links = {}
+    for item in processed:
+        if item.story_id < 0:
+            links[real_event_ids[item.story_id]] = real_threads.get(item.thread_id, item.thread_id)
+    if links:
+        session.execute(
+            insert(EventThread), [{"story_id": e, "thread_id": t} for e, t in links.items()]
+        )
+    touched = {real_threads.get(p.thread_id, p.thread_id) for p in processed if p.thread_id}
+    refresh_threads(session, sorted(touched))
 
 
 def create_stories(session: Session, processed: Sequence[ProcessedArticle]) -> dict[int, int]:
@@ -140,13 +190,9 @@ def refresh_stories(session: Session, story_ids: Sequence[int]) -> None:
     """Recount members, outlets, languages and last-seen time of the given stories."""
     if not story_ids:
         return
+    outlets = story_outlets(session, story_ids)
     counts = session.execute(
-        select(
-            Article.story_id,
-            func.count(),
-            func.count(func.distinct(Article.feed_id)),
-            func.max(Article.first_seen_at),
-        )
+        select(Article.story_id, func.count(), func.max(Article.first_seen_at))
         .where(Article.story_id.in_(story_ids))
         .group_by(Article.story_id)
     ).all()
@@ -162,11 +208,11 @@ def refresh_stories(session: Session, story_ids: Sequence[int]) -> None:
             {
                 "id": story_id,
                 "article_count": count,
-                "outlets_count": outlets,
+                "outlets_count": outlets.get(story_id or 0, 0),
                 "last_seen_at": last_seen,
                 "languages": ",".join(sorted(languages.get(story_id, ()))),
             }
-            for story_id, count, outlets, last_seen in counts
+            for story_id, count, last_seen in counts
         ],
     )
 

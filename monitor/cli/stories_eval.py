@@ -1,0 +1,226 @@
+"""`monitor same-story`, `monitor eval stories` and `monitor eval fit-same-event`: events and
+threads on labelled files, no database needed.
+
+numpy and the model load inside the commands, so that `monitor --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import click
+
+from monitor.cli.common import (
+    OUTPUT_OPTION,
+    config_option,
+    echo_json,
+    format_option,
+    input_option,
+    render_table,
+    settings_for,
+)
+from monitor.cli.tagging import batches, eval_group, pair_similarities, write_lines
+
+if TYPE_CHECKING:
+    from monitor.config import Settings
+    from monitor.events import LevelFit, StoryModels
+
+LEVEL_LABELS = (("event", "same_event"), ("thread", "same_thread"))
+
+
+def models_for(settings: Settings, model_id: str) -> StoryModels:
+    from monitor.story_files import story_models_for
+
+    return story_models_for(settings.stories, model_id)
+
+
+@click.command("same-story")
+@config_option
+@input_option("JSONL: {id, a: {title, text, lang?, published?}, b: {…}} per line.")
+@OUTPUT_OPTION
+@click.pass_context
+def same_story(ctx: click.Context, input_path: Path, output: TextIO) -> None:
+    """Decide whether two items report the same event, and the same developing thread:
+    {id, same_event, same_thread, same_story (= same_event), similarity}."""
+    from monitor.events import decide_pair
+    from monitor.runtime import open_embedder_for
+
+    settings = settings_for(ctx)
+    embedder = open_embedder_for(settings)
+    models = models_for(settings, embedder.model_id)
+    for batch in batches(input_path):
+        similarities = pair_similarities(embedder, batch)
+        decisions = [
+            decide_pair(models, p, float(s)) for p, s in zip(batch, similarities, strict=True)
+        ]
+        write_lines(
+            (
+                {
+                    "id": p.get("id"),
+                    "same_event": d.same_event,
+                    "same_thread": d.same_thread,
+                    "same_story": d.same_event,
+                    "similarity": round(d.similarity, 4),
+                }
+                for p, d in zip(batch, decisions, strict=True)
+            ),
+            output,
+        )
+
+
+def level_reports(
+    settings: Settings, model_id: str, records: Sequence[Mapping[str, Any]], similarities: Any
+) -> dict[str, Any]:
+    """Precision, recall and F1 of both levels on the records labelled at each, overall and per
+    origin (for `monitor eval same-story`)."""
+    from monitor.calibrate import score_predictions
+    from monitor.events import decide_pair
+
+    models = models_for(settings, model_id)
+    decisions = [
+        decide_pair(models, r, float(s)) for r, s in zip(records, similarities, strict=True)
+    ]
+    report: dict[str, Any] = {}
+    for level, label in LEVEL_LABELS:
+        chosen = [
+            (r, d)
+            for r, d in zip(records, decisions, strict=True)
+            if isinstance(r.get(label), bool)
+        ]
+        rows = {}
+        for origin in ["all", *sorted({str(r.get("origin", "-")) for r, _ in chosen})]:
+            members = [(r, d) for r, d in chosen if origin in ("all", str(r.get("origin", "-")))]
+            s = score_predictions(
+                [getattr(d, label) for _, d in members], [bool(r[label]) for r, _ in members]
+            )
+            rows[origin] = {"precision": s.precision, "recall": s.recall, "f1": s.f1}
+            rows[origin]["pairs"] = len(members)
+        report[level] = rows
+    return report
+
+
+def same_event_decisions(
+    settings: Settings, model_id: str, records: Sequence[Mapping[str, Any]], similarities: Any
+) -> list[bool]:
+    """The same-event decision per pair (what `same_story` means)."""
+    from monitor.events import decide_pair
+
+    models = models_for(settings, model_id)
+    return [
+        decide_pair(models, r, float(s)).same_event
+        for r, s in zip(records, similarities, strict=True)
+    ]
+
+
+def format_levels(levels: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    rows = [
+        [level, origin, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["pairs"]]
+        for level, by_origin in levels.items()
+        for origin, v in by_origin.items()
+    ]
+    return render_table(["level", "origin", "precision", "recall", "F1", "pairs"], rows)
+
+
+@eval_group.command("stories")
+@config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@format_option("text", "json")
+@click.pass_context
+def eval_stories(ctx: click.Context, file: Path, output_format: str) -> None:
+    """Replay FILE, a time-ordered stream of {id, title, text, lang, published, event?,
+    thread?}, through the incremental event and thread assignment; print B-cubed precision,
+    recall and F1 at each level FILE labels."""
+    from datetime import timedelta
+
+    from monitor.evaluation import read_jsonl
+    from monitor.events import parse_published
+    from monitor.runtime import open_embedder_for
+    from monitor.story_stream import StreamItem, bcubed, replay_stream
+    from monitor.tagging import embedding_text
+
+    settings = settings_for(ctx)
+    records = list(read_jsonl(file))
+    if not records:
+        raise click.UsageError(f"{file}: no item")
+    items = [
+        StreamItem(
+            str(r.get("id")),
+            str(r.get("title") or ""),
+            str(r.get("text") or ""),
+            parse_published(r.get("published")),
+        )
+        for r in records
+    ]
+    embedder = open_embedder_for(settings)
+    vectors = embedder.embed([embedding_text(i.title, i.text) for i in items])
+    window = timedelta(days=settings.stories.window_days)
+    events, threads = replay_stream(items, vectors, models_for(settings, embedder.model_id), window)
+    report: dict[str, Any] = {"items": len(items)}
+    for level, predicted in (("event", events), ("thread", threads)):
+        labelled = [
+            (p, r[level])
+            for p, r in zip(predicted, records, strict=True)
+            if r.get(level) is not None
+        ]
+        if labelled:
+            scores = bcubed([p for p, _ in labelled], [g for _, g in labelled])
+            report[level] = {k: getattr(scores, k) for k in scores.__slots__}
+    if output_format == "json":
+        echo_json(report)
+        return
+    rows = [
+        [level, v["precision"], v["recall"], v["f1"], v["items"], v["clusters"], v["gold_clusters"]]
+        for level, v in report.items()
+        if isinstance(v, dict)
+    ]
+    click.echo(render_table(["level", "B³ P", "B³ R", "B³ F1", "items", "found", "gold"], rows))
+
+
+@eval_group.command("fit-same-event")
+@config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the weights here (default: print them only).",
+)
+@click.pass_context
+def fit_same_event(ctx: click.Context, file: Path, output: Path | None) -> None:
+    """Fit the same-event and same-thread weights on FILE's labelled pairs (`same_event`,
+    `same_thread`, each side's `published`); print cross-validated precision, recall and F1 per
+    level and origin; `--output` writes the weights (e.g. config/stories.toml)."""
+    from monitor.evaluation import read_jsonl
+    from monitor.events import StoryModels, fit_story_models
+    from monitor.runtime import open_embedder_for
+    from monitor.story_files import write_story_models
+
+    settings = settings_for(ctx)
+    pairs = [r for r in read_jsonl(file) if isinstance(r.get("a"), dict)]
+    if not pairs:
+        raise click.UsageError(f"{file}: no pair")
+    embedder = open_embedder_for(settings)
+    similarities = pair_similarities(embedder, pairs)
+    stories = settings.stories
+    fits = fit_story_models(
+        pairs, [float(s) for s in similarities], stories.event_window_h, stories.window_days * 24.0
+    )
+    summary = describe_fits(fits)
+    click.echo(summary)
+    if output:
+        comment = (
+            f"Same-event and same-thread weights for {embedder.model_id}, fitted on {file.name}\n"
+            "by `monitor eval fit-same-event`; cross-validated (5 folds x 5 repeats):\n" + summary
+        )
+        models = StoryModels(fits["event"].model, fits["thread"].model)
+        write_story_models(output, models, embedder.model_id, comment)
+        click.echo(f"wrote {output}")
+
+
+def describe_fits(fits: Mapping[str, LevelFit]) -> str:
+    rows = []
+    for level, fit in fits.items():
+        rows.append([level, "all", fit.precision, fit.recall, fit.f1, fit.pairs])
+        rows += [[level, o, *v] for o, v in fit.by_origin.items()]
+    return render_table(["level", "origin", "P (CV)", "R (CV)", "F1 (CV)", "pairs"], rows)

@@ -17,8 +17,8 @@ from monitor.api.atom import matches_atom
 from monitor.api.auth import WriteRoute, bearer_scheme, require_read_access
 from monitor.api.context import ApiContext, Context, ReadSession
 from monitor.api.filters import (
+    MAX_ID,
     Since,
-    StoryId,
     gazetteer_at,
     unprocessable,
 )
@@ -201,11 +201,19 @@ def send_alert(context: Context, match_id: ObjectId) -> dict[str, Any]:
 def feedback(
     session: ReadSession,
     context: Context,
-    kind: FeedbackKind | None = None,
+    kind: Annotated[
+        FeedbackKind | None, Query(description="relevant or same_story judgements only")
+    ] = None,
     value: Annotated[bool | None, Query(description="the verdict: true or false")] = None,
-    article: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    story: StoryId = None,
-    author: Annotated[str | None, Query(max_length=128)] = None,
+    article: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="judgements of this article")
+    ] = None,
+    story: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="judgements made in this story")
+    ] = None,
+    author: Annotated[
+        str | None, Query(max_length=128, description="`[api] token_name`, or local")
+    ] = None,
     since: Since = None,
     limit: PageLimit = None,
     cursor: PageCursor = None,
@@ -297,6 +305,7 @@ def view_feed(
 
 @reads.get("/views/{name}", summary="One saved view")
 def view(session: ReadSession, context: Context, name: ViewName) -> dict[str, Any]:
+    """A saved view with its filter and its Atom feed's address."""
     return view_item(found(get_view(session, name), "view"), context)
 
 

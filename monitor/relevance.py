@@ -45,6 +45,7 @@ FEATURES = (
     "latam_on_ukraine",
     "latam_on_ukraine_with_russia",
     "snowden",
+    "mercenary",
     "incidental",
     "expert",
     "seed_similarity",
@@ -63,6 +64,12 @@ DATELINE = re.compile(
     # a summary opening on its place: "Caracas. El presidente…", "San Petersburgo. 19 de…"
     r"|(?<=\|\s)[A-ZÁÉÍÓÚÑА-ЯЁ][\wáéíóúñ]+(?:\s(?:de\s)?[A-ZÁÉÍÓÚÑА-ЯЁ][\wáéíóúñ]+){0,2}"
     r"(?:,\s[A-ZÁÉÍÓÚÑ][\wáéíóúñ]+)?\.\s(?=[A-ZÁÉÍÓÚÑА-ЯЁ0-9])"
+)
+# Prepositions between a negation and the side it excludes: "não da Rússia", "а не из России".
+CONTRAST_LINKS = r"(?:from|of|in|de|del|da|do|das|dos|desde|en|em|na|из|с|в|от)"
+# "75 countries including…", "40 países", "в 20 странах": a list of many countries.
+COUNTED_COUNTRIES = re.compile(
+    r"(?<!\w)\d+\s+(?:countries|nations|paises|naciones|nacoes|стран\w*|государств\w*)(?!\w)"
 )
 # Separators that run several headlines together in one line of a bulletin.
 LINE_SEPARATORS = re.compile(r"\s*(?:\n|🔹|🔸|•|▪|►|\s/\s|\s\|\s|\s//\s)\s*")
@@ -109,28 +116,44 @@ class Relevance:
 
 
 def gather_evidence(gazetteer: Gazetteer, title: str, summary: str) -> Evidence:
+    """The sides, context and topics one text shows. A side named only to be excluded ("from
+    Venezuela, not Russia") is a contrast, not evidence of that side."""
     written = DATELINE.sub(" ", f"{title} | {summary}" if summary else title)
-    text = flag_tokens(written)
-    folded = gazetteer.remove_traps(fold_text(gazetteer.remove_lower_case_names(text)))
+    folded = gazetteer.remove_traps(
+        fold_text(gazetteer.remove_lower_case_names(flag_tokens(written)))
+    )
     folded, voice = gazetteer.remove_source_voice(folded)
+    context = {name: found for name, m in gazetteer.context.items() if (found := m.find(folded))}
+    russia, countries = find_sides(gazetteer, folded)
+    side_terms = [t for ts in (*russia.values(), *countries.values()) for t in ts]
+    if contrasts := find_contrasts(folded, context.pop("negation", ()), side_terms):
+        context["contrast"] = contrasts
+        for contrast in contrasts:
+            folded = re.sub(rf"(?<!\w){re.escape(contrast)}(?!\w)", " ", folded)
+        russia, countries = find_sides(gazetteer, folded)
+    topics = [name for name, m in gazetteer.topics.items() if m.find(folded)]
+    if voice:
+        context["source_voice"] = voice
+    if is_enumeration(
+        folded,
+        [t for ts in russia.values() for t in ts],
+        [t for ts in countries.values() for t in ts],
+    ):
+        context["enumeration"] = ["listed together"]
+    if listed := [*gazetteer.country_list.find(folded), *COUNTED_COUNTRIES.findall(folded)]:
+        context["country_list"] = listed
+    return Evidence(russia, countries, gazetteer.region.find(folded), context, topics, written)
+
+
+def find_sides(
+    gazetteer: Gazetteer, folded: str
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Russia's terms by kind of actor, and each Latin American country's terms."""
     russia = {kind: found for kind, m in gazetteer.russia.items() if (found := m.find(folded))}
     countries = {
         code: found for code, m in gazetteer.countries.items() if (found := m.find(folded))
     }
-    context = {name: found for name, m in gazetteer.context.items() if (found := m.find(folded))}
-    topics = [name for name, m in gazetteer.topics.items() if m.find(folded)]
-    russia_terms = [t for ts in russia.values() for t in ts]
-    latam_terms = [t for ts in countries.values() for t in ts]
-    negations = context.pop("negation", ())
-    if voice:
-        context["source_voice"] = voice
-    if is_enumeration(folded, russia_terms, latam_terms):
-        context["enumeration"] = ["listed together"]
-    if listed := gazetteer.country_list.find(folded):
-        context["country_list"] = listed
-    if contrasted := find_contrasts(folded, negations, russia_terms + latam_terms):
-        context["contrast"] = contrasted
-    return Evidence(russia, countries, gazetteer.region.find(folded), context, topics, written)
+    return russia, countries
 
 
 def find_contrasts(folded: str, negations: Sequence[str], side_terms: Sequence[str]) -> list[str]:
@@ -138,8 +161,11 @@ def find_contrasts(folded: str, negations: Sequence[str], side_terms: Sequence[s
     found = []
     for negation in negations:
         for term in side_terms:
-            if re.search(rf"(?<!\w){re.escape(negation)}\s+{re.escape(term)}(?!\w)", folded):
-                found.append(f"{negation} {term}")
+            pattern = (
+                rf"(?<!\w){re.escape(negation)}\s+(?:{CONTRAST_LINKS}\s+)?{re.escape(term)}(?!\w)"
+            )
+            if contrast := re.search(pattern, folded):
+                found.append(contrast.group(0))
     return found
 
 
@@ -193,6 +219,7 @@ def extract_features(evidence: Evidence, seed_similarity: float) -> dict[str, fl
         "latam_on_ukraine": latam_on_ukraine and not russia_any,
         "latam_on_ukraine_with_russia": latam_on_ukraine and russia_any,
         "snowden": has("snowden"),
+        "mercenary": has("mercenary") and latam_any,
         "incidental": has("incidental") and both,
         "expert": has("expert") and both,
     }

@@ -21,6 +21,8 @@ from monitor.tagging import (
     seed_index_from_vectors,
 )
 
+SEED_TITLE_CHARS = 200
+
 
 def open_tagger(
     gazetteer_dir: Path,
@@ -39,17 +41,28 @@ def open_tagger(
 
 def load_seed_index(directory: Path, embedder: Embedder, cache_dir: Path | None) -> SeedIndex:
     """Read, clean and split the seeds; embed the passages once and cache them by content."""
-    seeds = [read_seed(path) for path in list_seed_files(directory)]
+    paths = list_seed_files(directory)
+    seeds = [read_seed(path) for path in paths]
+    titles = {seed.name: seed_title(path) for seed, path in zip(seeds, paths, strict=True)}
     cache = (
         cache_dir / f"seeds-{seed_cache_key(seeds, embedder.model_id)}.npy" if cache_dir else None
     )
     if cache and cache.exists():
-        return seed_index_from_vectors(seeds, np.load(cache), embedder.model_id)
-    index = index_seeds(seeds, embedder)
+        return seed_index_from_vectors(seeds, np.load(cache), embedder.model_id, titles)
+    index = index_seeds(seeds, embedder, titles)
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, index.vectors)
     return index
+
+
+def seed_title(path: Path) -> str:
+    """A seed's headline: the first non-empty line of its file (the reasons name it)."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.strip():
+                return line.strip()[:SEED_TITLE_CHARS]
+    return ""
 
 
 def load_relevance_model(path: Path) -> RelevanceModel:

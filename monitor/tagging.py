@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ class SeedIndex:
     passage_seed: tuple[str, ...]
     vectors: Vectors
     model_id: str
+    titles: Mapping[str, str] = field(default_factory=dict)  # seed name → headline
 
     @property
     def digest(self) -> str:
@@ -39,20 +40,31 @@ class SeedIndex:
         similarities = vectors @ self.vectors.T
         best = similarities.argmax(axis=1)
         return [
-            NearestSeed(self.passage_seed[i], float(similarities[row, i]))
+            NearestSeed(
+                self.passage_seed[i],
+                float(similarities[row, i]),
+                self.titles.get(self.passage_seed[i], ""),
+            )
             for row, i in enumerate(best)
         ]
 
 
-def index_seeds(seeds: Sequence[Seed], embedder: Embedder) -> SeedIndex:
+def index_seeds(
+    seeds: Sequence[Seed], embedder: Embedder, titles: Mapping[str, str] | None = None
+) -> SeedIndex:
     """Embed every passage of `seeds` (the loader caches the result by `seed_cache_key`)."""
     passages = [passage for seed in seeds for passage in seed.passages]
-    return seed_index_from_vectors(seeds, embedder.embed(passages), embedder.model_id)
+    return seed_index_from_vectors(seeds, embedder.embed(passages), embedder.model_id, titles)
 
 
-def seed_index_from_vectors(seeds: Sequence[Seed], vectors: Vectors, model_id: str) -> SeedIndex:
+def seed_index_from_vectors(
+    seeds: Sequence[Seed],
+    vectors: Vectors,
+    model_id: str,
+    titles: Mapping[str, str] | None = None,
+) -> SeedIndex:
     owners = tuple(seed.name for seed in seeds for _ in seed.passages)
-    return SeedIndex(tuple(seeds), owners, vectors.astype(np.float32), model_id)
+    return SeedIndex(tuple(seeds), owners, vectors.astype(np.float32), model_id, dict(titles or {}))
 
 
 def seed_cache_key(seeds: Sequence[Seed], model_id: str) -> str:

@@ -30,7 +30,31 @@ def tagger() -> Tagger:
     return open_tagger_for(settings, open_embedder_for(settings))
 
 
+ISSUE_CATEGORIES = (
+    "source voice",
+    "bulletin",
+    "Ukraine war and sanctions",
+    "officials by role",
+    "social media",
+    "country list",
+    "contrast",
+    "private persons",
+    "culture and sport",
+    "time zone",
+    "homonym",
+    "Snowden",
+)
+
+
 class TestGoldenCases:
+    def test_every_category_has_cases_in_four_languages(self) -> None:
+        """Each category of relevance v2 has written-for-the-tests cases in en, es, pt and ru."""
+        languages: dict[str, set[str]] = {c: set() for c in ISSUE_CATEGORIES}
+        for case in GOLDEN:
+            if case.get("category") in languages:
+                languages[str(case["category"])].add(str(case["id"]).split("-")[1])
+        assert all(found == {"en", "es", "pt", "ru"} for found in languages.values()), languages
+
     @pytest.mark.parametrize("case", GOLDEN, ids=[c["id"] for c in GOLDEN])
     def test_case(self, tagger: Tagger, case: dict[str, object]) -> None:
         """Written-for-the-tests items in en/es/pt/ru, homonym traps included, tag as labelled."""
@@ -41,12 +65,15 @@ class TestGoldenCases:
             assert topic in result.topics
 
     def test_reasons_explain_the_decision(self, tagger: Tagger) -> None:
-        """Reasons carry the matched terms of both sides and the nearest seed."""
+        """Reasons carry the matched terms of both sides as written, the nearest seed by its
+        headline, and the features that moved the score most."""
         [result] = tagger.tag([("Путин принял в Кремле президента Кубы", "")])
-        assert result.reasons["russia"] == {"state": ["кремле"], "officials": ["путин"]}
-        assert result.reasons["latam"] == {"CU": ["кубы"]}
+        assert result.reasons["russia"] == {"state": ["Кремле"], "officials": ["Путин"]}
+        assert result.reasons["latam"] == {"CU": ["Кубы"]}
         nearest = result.reasons["nearest_seed"]
         assert isinstance(nearest, dict) and nearest["name"] and 0 < nearest["similarity"] <= 1
+        assert nearest["title"] and nearest["title"] != nearest["name"]
+        assert "both_sides" in result.reasons["contributions"]  # type: ignore[operator]
 
     def test_scorer_version_names_model_seeds_and_settings(self, tagger: Tagger) -> None:
         """The version changes with the model, the seed set or the settings."""

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from monitor.alerts.dispatch import send_safely
 from monitor.alerts.payloads import alert_body
 from monitor.alerts.senders import open_senders
+from monitor.errors import MonitorError
 from monitor.fetch import open_client
 from monitor.pages.context import Pages
 from monitor.pages.web import Author, CheckedForm, Reader, back, render
@@ -82,10 +83,16 @@ async def test_channel(
     """Send a test message to the channel now and show the outcome (nothing is stored), as
     `monitor alerts test` does."""
     settings, clock = pages.settings, pages.app.clock
+    configured = [c.name for c in settings.alerts.webhooks] + [
+        c.name for c in settings.alerts.emails
+    ]
+    if name not in configured:
+        raise HTTPException(404, "no such channel")
     async with open_client(settings.network) as client:
-        senders = open_senders(settings.alerts, settings.smtp, client, clock, pages.environ)
-        if name not in senders:
-            raise HTTPException(404, "no such channel")
+        try:
+            senders = open_senders(settings.alerts, settings.smtp, client, clock, pages.environ)
+        except MonitorError as error:
+            raise HTTPException(409, str(error)) from None
         uid = new_uid()
         body = alert_body(uid, AlertType.TEST, "test", clock(), test_view(clock().isoformat()))
         delivery = ClaimedDelivery(0, name, f"msg_test_{uid}", 0, uid, AlertType.TEST, body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -79,7 +79,3 @@ def total_series(
         if day in wanted:
             counts[wanted[day]] += count
     return Series("all", tuple(days), tuple(counts), unusual_growth(counts))
-
-
-def label_counts(series: Sequence[Series]) -> Mapping[str, int]:
-    return {s.key: s.total for s in series}

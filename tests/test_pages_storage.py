@@ -56,7 +56,7 @@ class TestInboxRows:
         assert row["seed_duplicate"] is None
 
     def test_judgement_moves_a_row(self, stored: sessionmaker[Session]) -> None:
-        """A row judged not relevant sorts among the rejected ones."""
+        """A row judged not relevant reads as rejected and leaves the relevant-only rows."""
         cuba = match_by_title(stored, HEADLINES[2])
         with stored.begin() as session:
             record_feedback(session, FeedbackKind.RELEVANT, cuba["article_id"], False, "t", NOW)

@@ -15,7 +15,6 @@ from sqlalchemy import Date, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.filters import MatchFilter
-from monitor.storage.feedback import latest_relevance
 from monitor.storage.feeds import list_feeds
 from monitor.storage.queries import filtered, match_record, matches_query, story_record
 from monitor.storage.schema import Article, DeliveryAttempt, Feed, Match, Story
@@ -28,9 +27,14 @@ NEAREST_SCAN = 5_000  # newest matches scanned for each seed's nearest articles
 def inbox_rows(
     session: Session, f: MatchFilter, limit: int, offset: int = 0
 ) -> list[dict[str, Any]]:
-    """Match records for the inbox, relevant first and newest first within, each with its
-    story's outlet and article counts, the seed it duplicates and its read/starred state."""
-    effective = func.coalesce(latest_relevance(Match.article_id), Match.relevant)
+    """Match records for the inbox, newest first (with every match shown, the tagger's
+    relevant ones first), each with its story's outlet and article counts, the seed it
+    duplicates and its read/starred state. Two statements, whatever `limit`."""
+    # Sorting by the tagger's flag, not the judgement, keeps the sort on an index; a judged
+    # row still shows its judgement.
+    order = (
+        (Match.id.desc(),) if f.relevant is not None else (Match.relevant.desc(), Match.id.desc())
+    )
     query = (
         filtered(
             matches_query()
@@ -38,7 +42,7 @@ def inbox_rows(
             .outerjoin(Story, Story.id == Match.story_id),
             f,
         )
-        .order_by(effective.desc(), Match.id.desc())
+        .order_by(*order)
         .limit(limit)
         .offset(offset)
     )

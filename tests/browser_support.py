@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -148,8 +149,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    """Poll `check` until it returns something truthy (HTTP errors count as not yet)."""
+def wait_for(
+    check: Callable[[], Any], timeout_s: float, what: str, detail: Callable[[], str] = str
+) -> Any:
+    """Poll `check` until it returns something truthy (HTTP errors count as not yet); on
+    timeout fail with `detail()`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -159,7 +163,7 @@ def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}")
+    pytest.fail(f"timed out waiting for {what}: {detail()}")
 
 
 def feed_document(language: str, stories: list[Story], now: datetime) -> bytes:
@@ -220,7 +224,8 @@ class RunningMonitor:
 
     def matches(self, **params: Any) -> list[dict[str, Any]]:
         with self.client() as client:
-            answer = client.get("/matches", params={"limit": 1000, **params})
+            every = {} if "relevant" in params else {"all": "true"}
+            answer = client.get("/matches", params={"limit": 1000, **every, **params})
             answer.raise_for_status()
             items: list[dict[str, Any]] = answer.json()["items"]
             return items
@@ -231,6 +236,7 @@ class RunningMonitor:
             lambda: self.process.poll() is not None or len(self.matches()) >= count,
             READY_TIMEOUT_S,
             f"{count} matches",
+            lambda: f"{len(self.matches())} so far; log: {service_log(self.workdir)}",
         )
         if self.process.poll() is not None:
             pytest.fail("monitor run exited: " + service_log(self.workdir))
@@ -250,9 +256,7 @@ def monitor_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def write_config(
-    workdir: Path, port: int, feeds: LoopbackFeeds, extra: str, poll_interval_s: int
-) -> Path:
+def write_config(workdir: Path, port: int, feeds: LoopbackFeeds, extra: str) -> Path:
     """The service's settings, everything it writes kept in `workdir`; the relevance weights
     are a copy (made once, so a refit written there survives a restart)."""
     relevance = workdir / "relevance.toml"
@@ -273,7 +277,7 @@ def write_config(
     (workdir / "feeds.toml").write_text(
         "".join(
             f'[[feeds]]\nname = "Wire {language.upper()}"\nurl = "{feeds.url(language)}"\n'
-            f'language = "{language}"\npoll_interval_s = {poll_interval_s}\n'
+            f'language = "{language}"\npoll_interval_s = 3600\n'
             for language in feeds.stories
         )
     )
@@ -286,14 +290,14 @@ def running_monitor(
     feeds: LoopbackFeeds,
     *,
     reads_need_token: bool = False,
-    poll_interval_s: int = 3600,
 ) -> Iterator[RunningMonitor]:
     """`monitor run` on a free port over `feeds`, returned once every article served has its
-    match; SIGTERM on the way out. Started again on the same `workdir`, it reopens the same
-    database and weights."""
+        match; SIGTERM on the way out. `[fetch] max_poll_interval_s = 1` has every feed polled
+    each second, so an article published later arrives in the next cycle. Started again on the same `workdir`, it reopens the same
+        database and weights."""
     port = free_port()
     api_extra = "require_token_for_reads = true\n" if reads_need_token else ""
-    config = write_config(workdir, port, feeds, api_extra, poll_interval_s)
+    config = write_config(workdir, port, feeds, api_extra)
     environ = {**os.environ, "MONITOR_API_TOKEN": TOKEN}
     with (workdir / "monitor.log").open("ab") as log:
         process = subprocess.Popen(
@@ -376,3 +380,20 @@ def save_screenshot(page: Any, directory: Path, name: str) -> Path:
     path = target / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+CSRF_FIELD = re.compile(r'name="csrf" value="([0-9a-f]+)"')
+
+
+def judge_on_pages(pages: httpx.Client, match_id: int, *, relevant: bool) -> None:
+    """Press "Relevant" or "Not relevant" on the inbox row as a browser without JavaScript
+    does: the page sets the CSRF cookie and token, the form posts and gets a 303."""
+    inbox = pages.get("/", params={"relevant": "all"}, headers={"Accept": "text/html"})
+    inbox.raise_for_status()
+    found = CSRF_FIELD.search(inbox.text)
+    assert found, "the inbox carries no form for judging (pages read-only?)"
+    answer = pages.post(
+        f"/ui/matches/{match_id}/relevance",
+        data={"csrf": found.group(1), "value": str(relevant).lower(), "next": "/", "hide": "1"},
+    )
+    assert answer.status_code == 303, answer.text[:500]

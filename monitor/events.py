@@ -39,8 +39,9 @@ FEATURES = (
 class Evidence:
     """What one article says that two reports of one event would share."""
 
-    names: frozenset[str]
+    names: frozenset[str]  # capitalised inside a sentence: surely a name
     numbers: frozenset[str]
+    openers: frozenset[str] = frozenset()  # capitalised words opening a sentence: maybe names
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +74,17 @@ def fold(word: str) -> str:
 
 
 def gather_evidence(title: str, summary: str) -> Evidence:
-    """Capitalised words not opening a sentence (names of actors and places) and numbers."""
+    """Capitalised words (names of actors and places; those opening a sentence kept apart, as
+    they may be ordinary words) and numbers."""
     text = f"{title}. {summary}"[:EVIDENCE_CHARS]
-    names = set()
+    names, openers = set(), set()
     for match in NAME.finditer(text):
         word = match.group(1)
-        if word[0].isupper() and not SENTENCE_START.search(text[: match.start()]):
-            names.add(fold(word))
+        if word[0].isupper():
+            opening = SENTENCE_START.search(text[: match.start()])
+            (openers if opening else names).add(fold(word))
     numbers = {n.replace(",", ".") for n in NUMBER.findall(text) if len(n) < 12}
-    return Evidence(frozenset(names), frozenset(numbers))
+    return Evidence(frozenset(names), frozenset(numbers), frozenset(openers - names))
 
 
 def gap_hours(a: datetime | None, b: datetime | None) -> float | None:
@@ -91,8 +94,9 @@ def gap_hours(a: datetime | None, b: datetime | None) -> float | None:
 
 
 def pair_features(cosine: float, gap_h: float | None, a: Evidence, b: Evidence) -> dict[str, float]:
-    union = a.names | b.names
-    shared_names = a.names & b.names
+    all_a, all_b = a.names | a.openers, b.names | b.openers
+    shared_names = all_a & all_b
+    union = (a.names | b.names | shared_names) if shared_names or a.names or b.names else set()
     return {
         "cosine": cosine,
         "gap_days": min(gap_h, 96.0) / 24 if gap_h is not None else 0.0,

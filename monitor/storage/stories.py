@@ -118,7 +118,7 @@ def save_processed(
     provisional → real event (story) ids."""
     real_ids = create_stories(session, processed)
     story_of = [real_ids.get(item.story_id, item.story_id) for item in processed]
-    link_threads(session, processed, real_ids)
+    threads = link_threads(session, processed, real_ids)
     session.execute(
         update(Article),
         [
@@ -141,14 +141,15 @@ def save_processed(
         now,
     )
     refresh_stories(session, sorted(set(story_of)))
+    refresh_threads(session, threads)
     return real_ids
 
 
 def link_threads(
     session: Session, processed: Sequence[ProcessedArticle], real_event_ids: dict[int, int]
-) -> None:
+) -> list[int]:
     """Each event started in this batch joins its thread (one started now or an existing one);
-    then the threads touched are recounted."""
+    returns the threads touched."""
     real_threads = create_threads(session, [p for p in processed if p.thread_id < 0])
     links = {}
     for item in processed:
@@ -158,8 +159,7 @@ def link_threads(
         session.execute(
             insert(EventThread), [{"story_id": e, "thread_id": t} for e, t in links.items()]
         )
-    touched = {real_threads.get(p.thread_id, p.thread_id) for p in processed if p.thread_id}
-    refresh_threads(session, sorted(touched))
+    return sorted({real_threads.get(p.thread_id, p.thread_id) for p in processed if p.thread_id})
 
 
 def create_stories(session: Session, processed: Sequence[ProcessedArticle]) -> dict[int, int]:

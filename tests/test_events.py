@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.config import StorySettings
+from monitor.errors import ConfigError
+from monitor.events import (
+    FEATURES,
+    SameEventModel,
+    StoryModels,
+    cosine_only_models,
+    decide_pair,
+    fit_level,
+    gather_evidence,
+    pair_features,
+    parse_published,
+    same_event_probability,
+)
+from monitor.story_files import load_story_models, story_models_for, write_story_models
+
+
+class TestEvidence:
+    def test_names_exclude_sentence_openers_and_fold_inflections(self) -> None:
+        """Capitalised words inside a sentence are names, folded to a stem; openers are not."""
+        evidence = gather_evidence(
+            "Putin hosts Venezuela's Maduro", "Both leaders met. Maduros left."
+        )
+        assert {"venez", "madur"} <= evidence.names
+        assert "putin" not in evidence.names and "both" not in evidence.names
+
+    def test_cyrillic_names_and_numbers(self) -> None:
+        """Russian names count as names; numbers keep their decimals whatever the separator."""
+        evidence = gather_evidence("Россия и Венесуэла подписали 12 соглашений на 2,5 млрд", "")
+        assert "венес" in evidence.names
+        assert evidence.numbers == {"12", "2.5"}
+
+    def test_conflict_and_agreement_features(self) -> None:
+        """Disjoint names and numbers conflict; shared ones agree."""
+        a = gather_evidence("Lavrov meets Rubio over 3 ships", "")
+        b = gather_evidence("Wang meets Haddad over 5 ships", "")
+        c = gather_evidence("Rubio and Lavrov discuss 3 ships", "")
+        conflict = pair_features(0.7, 2.0, a, b)
+        agree = pair_features(0.7, 2.0, a, c)
+        assert conflict["names_conflict"] == 1.0 and conflict["numbers_conflict"] == 1.0
+        assert agree["names_conflict"] == 0.0 and agree["numbers_shared"] == 1.0
+        assert agree["names_jaccard"] > 0.5
+
+    def test_unknown_gap_is_its_own_feature(self) -> None:
+        """A missing time sets gap_unknown and leaves gap_days at 0."""
+        features = pair_features(0.5, None, gather_evidence("x", ""), gather_evidence("y", ""))
+        assert (features["gap_unknown"], features["gap_days"]) == (1.0, 0.0)
+
+
+class TestDecision:
+    MODEL = SameEventModel({"cosine": 20.0, "gap_days": -2.0}, -12.0, 0.5, 48)
+
+    def test_window_gates_everything(self) -> None:
+        """Past the event window the probability is 0 whatever the cosine."""
+        e = gather_evidence("x", "")
+        assert same_event_probability(self.MODEL, 1.0, 49, e, e) == 0.0
+        assert same_event_probability(self.MODEL, 1.0, 47, e, e) > 0.5
+
+    def test_cosine_only_models_cut_at_the_threshold(self) -> None:
+        """The fallback decides by the cosine at the threshold, inside each window."""
+        models = cosine_only_models(0.6, 48, 168)
+        e = gather_evidence("x", "")
+        assert same_event_probability(models.event, 0.61, 1, e, e) >= 0.5
+        assert same_event_probability(models.event, 0.59, 1, e, e) < 0.5
+        assert same_event_probability(models.thread, 0.61, 100, e, e) >= 0.5
+
+    def test_pair_decision_reads_published(self) -> None:
+        """A pair's sides' times gate the event level but not, within a week, the thread."""
+        models = cosine_only_models(0.6, 48, 168)
+        pair = {
+            "a": {"title": "x", "text": "", "published": "2026-01-01T00:00:00Z"},
+            "b": {"title": "x", "text": "", "published": "2026-01-04"},
+        }
+        decision = decide_pair(models, pair, 0.9)
+        assert not decision.same_event and decision.same_thread
+
+    def test_parse_published(self) -> None:
+        """ISO times with Z, bare days (noon UTC), and nothing usable."""
+        assert parse_published("2026-01-01T03:00:00Z") == datetime(2026, 1, 1, 3, tzinfo=UTC)
+        assert parse_published("2026-01-01") == datetime(2026, 1, 1, 12, tzinfo=UTC)
+        assert parse_published(None) is None and parse_published("soon") is None
+
+
+class TestFit:
+    def test_fit_learns_the_signs_and_reports_per_origin(self) -> None:
+        """Cosine helps and name conflicts hurt; held-out figures come per origin."""
+        rows, labels, origins = [], [], []
+        for i in range(80):
+            same = i % 2 == 0
+            cosine = 0.75 + (i % 7) / 50 if same else 0.55 + (i % 5) / 50
+            conflict = 0.0 if same else float(i % 3 != 0)
+            row = dict.fromkeys(FEATURES, 0.0) | {"cosine": cosine, "names_conflict": conflict}
+            rows.append([row[name] for name in FEATURES])
+            labels.append(same)
+            origins.append("a" if i < 40 else "b")
+        fit = fit_level(rows, [1.0] * 80, labels, origins, 48, 0.5)
+        assert fit.model.weights["cosine"] > 0 > fit.model.weights["names_conflict"]
+        assert fit.f1 > 0.9 and set(fit.by_origin) == {"a", "b"}
+
+
+class TestFiles:
+    def test_round_trip(self, tmp_path: Path) -> None:
+        """Written weights read back equal, with the settings' windows."""
+        models = StoryModels(
+            SameEventModel(dict.fromkeys(FEATURES, 0.5), -1.0, 0.6, 48),
+            SameEventModel(dict.fromkeys(FEATURES, 0.25), -2.0, 0.5, 168),
+        )
+        path = tmp_path / "stories.toml"
+        write_story_models(path, models, "enc", "fitted\non test")
+        assert load_story_models(path, 48, 168) == models
+
+    def test_weights_for_another_encoder_fall_back_to_the_cosine(self, tmp_path: Path) -> None:
+        """Weights fitted for one encoder are not applied to another."""
+        path = tmp_path / "stories.toml"
+        models = cosine_only_models(0.5, 48, 168)
+        write_story_models(path, models, "enc", "x")
+        settings = StorySettings(model_file=path, same_story_threshold=0.7)
+        assert story_models_for(settings, "other") == cosine_only_models(0.7, 48, 168)
+        assert story_models_for(settings, "enc") == load_story_models(path, 48, 168)
+
+    def test_unknown_feature_is_a_config_error(self, tmp_path: Path) -> None:
+        """A misspelt feature names the file."""
+        path = tmp_path / "stories.toml"
+        path.write_text(
+            "[event]\nthreshold=0.5\nbias=0\n[event.weights]\ncosin=1\n"
+            "[thread]\nthreshold=0.5\nbias=0\n[thread.weights]\ncosine=1\n"
+        )
+        with pytest.raises(ConfigError, match="unknown feature cosin"):
+            load_story_models(path, 48, 168)
+
+    def test_shipped_weights_load(self) -> None:
+        """config/stories.toml is fitted for the default encoder and loads."""
+        models = story_models_for(StorySettings(), "use-multilingual-v3")
+        assert models.event.weights["cosine"] > 0 and models.event.window_h == 48

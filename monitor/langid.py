@@ -1,7 +1,7 @@
 """Language identification with the py3langid model, behind the parser's `LanguageDetector`.
 
 The model (and numpy with it) is loaded on first use, once per process and candidate set, so
-importing this module costs nothing; `ParserPool` warms it up in each worker before any task.
+importing this module costs nothing, and a parser worker that never detects never loads it.
 """
 
 from __future__ import annotations
@@ -49,3 +49,8 @@ def language_identifier(candidates: tuple[str, ...]) -> LanguageIdentifier:
     if candidates:
         identifier.set_languages(list(candidates))
     return identifier
+
+
+def is_model_loaded() -> bool:
+    """Whether this process holds a language model (for the tests of lazy loading)."""
+    return language_identifier.cache_info().currsize > 0

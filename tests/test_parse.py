@@ -9,7 +9,7 @@ import pytest
 
 from monitor.config import ParseSettings
 from monitor.errors import ParseError
-from monitor.langid import Py3LangidDetector
+from monitor.langid import Py3LangidDetector, is_model_loaded
 from monitor.limits import (
     GUID_DIGEST_PREFIX,
     MAX_AUTHORS_CHARS,
@@ -371,5 +371,66 @@ class TestParserPool:
             with pytest.raises(Exception) as caught:
                 pool.submit(huge, {}, None, options).result()
             assert "budget of 0.2 s" in str(explain_parse_failure(caught.value, 0.2))
-            small = rss([item("After", "https://e.org/a", "a")])
+            # Declared, so the fresh worker need not load the language model within 0.2 s.
+            small = rss([item("After", "https://e.org/a", "a")], extra="<language>en</language>")
             assert pool.submit(small, {}, None, options).result().entries[0].title == "After"
+
+
+class CountingDetector:
+    """A language detector that answers one language and counts its calls."""
+
+    def __init__(self, language: str | None) -> None:
+        self.language = language
+        self.texts: list[str] = []
+
+    def __call__(self, text: str) -> str | None:
+        self.texts.append(text)
+        return self.language
+
+
+SPANISH_FEED = rss(
+    [
+        item(f"Rusia y Venezuela firman el acuerdo número {n}", f"https://e.org/{n}", str(n))
+        for n in range(3)
+    ]
+)
+
+
+class TestLanguageDetectionCost:
+    def test_language_detected_once_per_feed(self) -> None:
+        """A feed that declares no language costs one detection, whose answer every entry gets."""
+        detector = CountingDetector("es")
+        parsed = parse_document(SPANISH_FEED, {}, None, OPTIONS, detector)
+        assert [e.language for e in parsed.entries] == ["es", "es", "es"]
+        assert len(detector.texts) == 1
+        assert "número 0" in detector.texts[0] and "número 2" in detector.texts[0]
+
+    def test_no_detection_when_the_feed_language_is_configured_or_declared(self) -> None:
+        """A configured or declared feed language means the detector is never called."""
+        detector = CountingDetector("en")
+        configured = dataclasses.replace(OPTIONS, feed_language="es")
+        declared = rss([item("Hola", "https://e.org/1", "1")], extra="<language>es</language>")
+        parse_document(SPANISH_FEED, {}, None, configured, detector)
+        parse_document(declared, {}, None, OPTIONS, detector)
+        assert detector.texts == []
+
+    def test_entries_declaring_a_language_keep_it(self) -> None:
+        """Detection fills in only the entries without a language of their own."""
+        body = (
+            b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            b'<entry xml:lang="pt"><id>1</id><title>Lula em Moscou</title></entry>'
+            b"<entry><id>2</id><title>Lula en Moscu</title></entry></feed>"
+        )
+        parsed = parse_document(body, {}, None, OPTIONS, CountingDetector("es"))
+        assert [e.language for e in parsed.entries] == ["pt", "es"]
+
+    def test_model_loaded_only_in_a_worker_that_detects(self) -> None:
+        """A parser worker holds no language model until a document needs detection."""
+        declared = rss([item("Hello", "https://e.org/1", "1")], extra="<language>en</language>")
+        with ParserPool(ParseSettings(workers=1)) as pool:
+            pool.submit(declared, {}, None, OPTIONS).result()
+            before = pool.pool.schedule(is_model_loaded).result()
+            detected = pool.submit(SPANISH_FEED, {}, None, OPTIONS).result()
+            after = pool.pool.schedule(is_model_loaded).result()
+        assert (before, after) == (False, True)
+        assert detected.entries[0].language == "es"

@@ -85,6 +85,18 @@ class TestTrendQueries:
         assert sum(n for *_, n in rows) == 4
         assert any("VE" in countries for _, countries, _, _ in rows)
 
+    def test_judgements_correct_the_counts(self, stored: sessionmaker[Session]) -> None:
+        """A relevant match judged not relevant leaves the counts; a rejected one judged
+        relevant joins them."""
+        cuba, ontario = (match_by_title(stored, HEADLINES[i]) for i in (2, 3))
+        with stored.begin() as session:
+            record_feedback(session, FeedbackKind.RELEVANT, cuba["article_id"], False, "t", NOW)
+            assert sum(n for *_, n in relevant_per_day(session, NOW - timedelta(days=1))) == 3
+            record_feedback(session, FeedbackKind.RELEVANT, ontario["article_id"], True, "t", NOW)
+            rows = relevant_per_day(session, NOW - timedelta(days=1))
+        assert sum(n for *_, n in rows) == 4
+        assert not any("CU" in countries for _, countries, _, _ in rows)
+
     def test_biggest_stories(self, stored: sessionmaker[Session]) -> None:
         """This week's stories come most outlets first."""
         with stored() as session:

@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy import Date, cast, func, select, update
 from sqlalchemy.orm import Session
 
+from monitor.feedback_values import FeedbackKind
 from monitor.filters import MatchFilter
+from monitor.storage.feedback import latest_relevance
 from monitor.storage.feeds import list_feeds
 from monitor.storage.queries import filtered, match_record, matches_query, story_record
-from monitor.storage.schema import Article, DeliveryAttempt, Feed, Match, Story
+from monitor.storage.schema import Article, DeliveryAttempt, Feed, Feedback, Match, Story
 from monitor.storage.states import states_for
 from monitor.values import AttemptRecord
 
@@ -73,18 +75,37 @@ def relevant_per_day(
     session: Session, since: datetime
 ) -> list[tuple[str, list[str], list[str], int]]:
     """Relevant matches (by effective relevance) first seen from `since`, counted per UTC day
-    and per combination of countries and topics: (day ISO, countries, topics, count)."""
+    and per combination of countries and topics: (day ISO, countries, topics, count).
+
+    Two statements: the tagger's relevant matches grouped (no per-row judgement lookup),
+    then the few judged articles of the window, whose judgement corrects the counts."""
     day = day_of(session, Article.first_seen_at)
-    query = filtered(
+    grouped = (
         select(day, Match.countries, Match.topics, func.count())
         .select_from(Match)
         .join(Article, Article.id == Match.article_id)
-        .join(Feed, Feed.id == Article.feed_id),
-        MatchFilter(since=since, relevant=True),
-    ).group_by(day, Match.countries, Match.topics)
+        .where(Match.relevant.is_(True), Article.first_seen_at >= since)
+        .group_by(day, Match.countries, Match.topics)
+    )
+    counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    for d, countries, topics, n in session.execute(grouped):
+        counts[(str(d)[:10], countries, topics)] += int(n)
+    judged_ids = select(Feedback.article_id).where(Feedback.kind == FeedbackKind.RELEVANT)
+    judged = (
+        select(
+            day, Match.countries, Match.topics, Match.relevant, latest_relevance(Match.article_id)
+        )
+        .select_from(Match)
+        .join(Article, Article.id == Match.article_id)
+        .where(Article.first_seen_at >= since, Match.article_id.in_(judged_ids))
+    )
+    for d, countries, topics, tagger, verdict in session.execute(judged):
+        if verdict is not None and bool(verdict) != bool(tagger):
+            counts[(str(d)[:10], countries, topics)] += 1 if verdict else -1
     return [
-        (str(d)[:10], json.loads(countries), json.loads(topics), int(n))
-        for d, countries, topics, n in session.execute(query)
+        (d, json.loads(countries), json.loads(topics), n)
+        for (d, countries, topics), n in sorted(counts.items())
+        if n > 0
     ]
 
 

@@ -142,7 +142,7 @@ class TestInbox:
 class TestHostileTitle:
     def test_renders_as_text_in_the_inbox(self, service: RunningMonitor, page: Watched) -> None:
         """A title carrying <img onerror> and <script> shows as its literal text; nothing runs."""
-        page.page.goto(service.base_url + "/?country=NI")
+        page.page.goto(service.base_url + "/?country=NI&relevant=all")
         title = page.page.locator("article.item a.title")
         assert title.all_inner_texts() == [HOSTILE_TITLE]
         page.page.locator("article.item details.reasons summary").click()

@@ -170,6 +170,12 @@ class TestJudgements:
         row = html[html.index(f'data-article="{article}"') :].split("</article>")[0]
         assert 'title="starred"' in row and "Unstar" in row and "Mark unread" in row
 
+    def test_starred_filter(self, client: TestClient, stored: sessionmaker[Session]) -> None:
+        """starred=1 lists only the starred items."""
+        article = match_by_title(stored, HEADLINES[4])["article_id"]
+        form_post(client, "/", f"/ui/articles/{article}/star", value="true")
+        assert titles(client.get("/?starred=1").text) == [HEADLINES[4]]
+
     def test_mark_visible_as_read(self, client: TestClient, stored: sessionmaker[Session]) -> None:
         """ "Mark visible as read" marks every listed article read."""
         ids = [match_by_title(stored, HEADLINES[i])["article_id"] for i in (0, 2)]

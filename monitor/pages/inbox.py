@@ -33,7 +33,7 @@ from monitor.storage.feedback import record_feedback
 from monitor.storage.feeds import list_feeds
 from monitor.storage.pages import inbox_rows
 from monitor.storage.queries import get_match
-from monitor.storage.states import set_read, set_starred
+from monitor.storage.states import set_read, set_starred, starred_article_ids
 from monitor.storage.views import list_views
 
 router = APIRouter(include_in_schema=False)
@@ -109,8 +109,9 @@ def read_query(params: Any, page_size: int) -> InboxQuery:
 
 FIELDS = (
     "since", "until", "country", "topic", "language", "feed", "min_score", "relevant", "q",
-    "ask", "story", "limit", "page",
+    "ask", "story", "limit", "page", "starred",
 )  # fmt: skip
+MAX_STARRED = 1000  # starred articles the inbox's `starred=1` filter looks at
 
 
 def resolve(pages: PageContext, request: FilterRequest) -> MatchFilter:
@@ -167,6 +168,8 @@ def inbox(request: Request, pages: Pages, reader: Reader) -> Response:
         error, query = problem, InboxQuery(dict.fromkeys(FIELDS, ""), FilterRequest(), "", 1, 1)
     with pages.sessions() as session:
         if error is None and not query.ask:
+            if query.values["starred"] == "1":
+                f = replace(f, article_ids=starred_article_ids(session, MAX_STARRED))
             offset = (query.page - 1) * query.limit
             rows = inbox_rows(session, f, query.limit + 1, offset)
             more, rows = len(rows) > query.limit, rows[: query.limit]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.feedback_values import FeedbackFilter, FeedbackKind
 from monitor.filters import MatchFilter
+from monitor.storage.events import threads_of
 from monitor.storage.feedback import (
     feedback_quality,
     list_feedback,
@@ -20,7 +21,7 @@ from monitor.storage.feedback import (
     stories_judged_not_relevant,
 )
 from monitor.storage.queries import get_story, list_matches_page
-from monitor.storage.schema import Article
+from monitor.storage.schema import Article, Thread
 from monitor.storage.splits import split_article
 from monitor.storage.states import set_read, set_starred, states_for
 from monitor.storage.views import delete_view, get_view, list_views, save_view
@@ -176,6 +177,11 @@ class TestEffects:
         assert new["article_count"] == 1 and new["languages"] == ["en"]
         assert old["title"] == HEADLINES[1] and new["title"] == HEADLINES[0]
         assert match_by_title(stored, HEADLINES[0])["story_id"] == result.new_story_id
+        with stored() as session:
+            threads = threads_of(session, [story_id, result.new_story_id])
+            counts = dict(session.execute(select(Thread.id, Thread.article_count)).all())
+        assert threads[result.new_story_id] != threads[story_id]
+        assert counts[threads[story_id]] == 1 and counts[threads[result.new_story_id]] == 1
 
     def test_split_refuses_an_article_of_another_story(self, stored: sessionmaker[Session]) -> None:
         """Splitting names the story: an article outside it is not moved."""

@@ -6,7 +6,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.feedback_values import SplitResult
-from monitor.storage.schema import Article, Match, Story
+from monitor.storage.events import refresh_threads
+from monitor.storage.schema import Article, EventThread, Match, Story, Thread
 from monitor.storage.stories import refresh_stories
 
 STORY_TITLE_CHARS = 500  # as a story started by processing is titled
@@ -39,6 +40,7 @@ def split_article(session: Session, article_id: int, story_id: int) -> SplitResu
         update(Match).where(Match.article_id == article_id).values(story_id=new_story.id)
     )
     refresh_stories(session, sorted({story_id, new_story.id}))
+    give_own_thread(session, story_id, new_story)
     first = session.scalars(
         select(Article)
         .where(Article.story_id == story_id)
@@ -53,3 +55,24 @@ def split_article(session: Session, article_id: int, story_id: int) -> SplitResu
         values["title"] = first.title[:STORY_TITLE_CHARS]
     session.execute(update(Story).where(Story.id == story_id).values(**values))
     return SplitResult(article_id, story_id, new_story.id)
+
+
+def give_own_thread(session: Session, old_story_id: int, new_story: Story) -> None:
+    """The split-off event starts a thread of its own (judged another story, it should not
+    develop the old one's thread); both threads are recounted."""
+    old_thread = session.scalar(
+        select(EventThread.thread_id).where(EventThread.story_id == old_story_id)
+    )
+    thread = Thread(
+        title=new_story.title,
+        first_seen_at=new_story.first_seen_at,
+        last_seen_at=new_story.last_seen_at,
+        event_count=0,
+        article_count=0,
+        outlets_count=0,
+    )
+    session.add(thread)
+    session.flush()
+    session.add(EventThread(story_id=new_story.id, thread_id=thread.id))
+    session.flush()
+    refresh_threads(session, [t for t in (old_thread, thread.id) if t is not None])

@@ -16,8 +16,10 @@ lock; search: the index's own lock in monitor.search).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy.orm import Session
+from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from monitor.storage.vectors import VectorRows, stream_vectors
 from monitor.vectors import Vectors
@@ -188,17 +191,25 @@ class WindowIndex:
             np.full((count, k), -np.inf, dtype=np.float32),
         )
         cut = None if since is None else since.timestamp()
+        with one_blas_thread():
+            best = self.scan(queries, k, cut, allowed, best)
+        missing = np.isneginf(best.similarities)
+        best.article_ids[missing] = NO_ARTICLE
+        best.groups[missing] = NO_ARTICLE
+        return best
+
+    def scan(
+        self, queries: Vectors, k: int, cut: float | None, allowed: Int64s | None, best: Neighbours
+    ) -> Neighbours:
         for block in self.blocks(cut):
             excluded = excluded_rows(block, cut, allowed)
             if excluded is not None and excluded.all():
                 continue
-            similarity = queries @ block.vectors[: block.size].T
+            # Rows × queries: BLAS is faster this way round, and a lone query is a gemv.
+            scores = block_scores(block, queries)
             if excluded is not None:
-                similarity[:, excluded] = -np.inf
-            best = merge_best(best, block, similarity, k)
-        missing = np.isneginf(best.similarities)
-        best.article_ids[missing] = NO_ARTICLE
-        best.groups[missing] = NO_ARTICLE
+                scores[excluded] = -np.inf
+            best = merge_best(best, block, scores, k)
         return best
 
     def rebuild(self, session: Session, since: datetime | None) -> None:
@@ -249,6 +260,19 @@ class WindowIndex:
         (directory / "index.json").write_text(json.dumps(meta), encoding="utf-8")
 
 
+@functools.cache
+def blas_threads() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def one_blas_thread() -> AbstractContextManager[object]:
+    """BLAS on one thread while the index multiplies: the products are memory-bound, and a
+    threaded OpenBLAS on cores busy with the encoder or the API was measured 20–100× slower
+    on a lone query (and no faster on a batch)."""
+    limit: AbstractContextManager[object] = blas_threads().limit(limits=1, user_api="blas")
+    return limit
+
+
 def excluded_rows(
     block: Block, cut: float | None, allowed: Int64s | None
 ) -> npt.NDArray[np.bool_] | None:
@@ -262,18 +286,30 @@ def excluded_rows(
     return excluded
 
 
-def merge_best(best: Neighbours, block: Block, similarity: Vectors, k: int) -> Neighbours:
-    """The best `k` per query row of `best` and of `similarity` (a query × block product)."""
-    if similarity.shape[1] > k:
-        top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+def block_scores(block: Block, queries: Vectors) -> Vectors:
+    """Block rows × queries; a lone query is a matrix-vector product (20× faster)."""
+    rows = block.vectors[: block.size]
+    if len(queries) == 1:
+        single: Vectors = (rows @ queries[0])[:, None]
+        return single
+    scores: Vectors = rows @ queries.T
+    return scores
+
+
+def merge_best(best: Neighbours, block: Block, scores: Vectors, k: int) -> Neighbours:
+    """The best `k` per query of `best` and of `scores` (block rows × queries)."""
+    rows = scores.shape[0]
+    if k == 1:
+        top = scores.argmax(axis=0)[None, :]
+    elif rows > k:
+        top = np.argpartition(scores, rows - k, axis=0)[rows - k :]
     else:
-        top = np.broadcast_to(
-            np.arange(similarity.shape[1]), (len(similarity), similarity.shape[1])
-        )
-    top_similarity = np.take_along_axis(similarity, top, axis=1)
+        top = np.broadcast_to(np.arange(rows)[:, None], scores.shape)
+    top_scores = np.take_along_axis(scores, top, axis=0).T
+    top = top.T
     ids = np.concatenate([best.article_ids, block.ids[top]], axis=1)
     groups = np.concatenate([best.groups, block.groups[top]], axis=1)
-    similarities = np.concatenate([best.similarities, top_similarity], axis=1)
+    similarities = np.concatenate([best.similarities, top_scores], axis=1)
     order = np.argsort(-similarities, axis=1, kind="stable")[:, :k]
     return Neighbours(
         np.take_along_axis(ids, order, axis=1),

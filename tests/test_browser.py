@@ -139,6 +139,33 @@ class TestInbox:
         assert page.page.evaluate("document.activeElement.id") == "search"
 
 
+class TestStory:
+    def test_not_the_same_story_splits_a_member_off(
+        self, service: RunningMonitor, page: Watched
+    ) -> None:
+        """ "Not the same story" on a member removes it from the story's timeline and puts the
+        article into a story of its own, with the judgement in GET /feedback."""
+        with service.client() as api:
+            stories = api.get("/stories").json()["items"]
+            story = max(stories, key=lambda s: s["article_count"])
+            assert story["article_count"] >= 3, "the treaty is reported in four languages"
+            members = api.get(f"/stories/{story['id']}").json()["articles"]
+        leaving = members[-1]["article_id"]
+        page.page.goto(f"{service.base_url}/stories/{story['id']}")
+        assert page.page.locator("tr.member").count() == len(members)
+        page.page.click(f"#member-{leaving} button")
+        page.page.locator(f"#member-{leaving}").wait_for(state="detached")
+        with service.client() as api:
+            left = [a["article_id"] for a in api.get(f"/stories/{story['id']}").json()["articles"]]
+            moved = api.get(f"/articles/{leaving}").json()
+            judged = api.get("/feedback").json()["items"]
+        assert leaving not in left and len(left) == len(members) - 1
+        assert moved["story_id"] not in (None, story["id"])
+        assert any(j.get("article_id") == leaving and j.get("same_story") is False for j in judged)
+        page.page.reload()
+        assert page.page.locator("tr.member").count() == len(members) - 1
+
+
 class TestHostileTitle:
     def test_renders_as_text_in_the_inbox(self, service: RunningMonitor, page: Watched) -> None:
         """A title carrying <img onerror> and <script> shows as its literal text; nothing runs."""

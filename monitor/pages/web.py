@@ -58,6 +58,7 @@ def environment() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # packaged templates do not change under a running server
     )
     env.filters["when"] = lambda t: t.strftime("%Y-%m-%d %H:%M") if t else "—"
     env.globals.update(urlencode=urlencode, zip=zip)

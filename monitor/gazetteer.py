@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ GAZETTEER_FILES = ("russia.toml", "latam.toml", "context.toml", "topics.toml")
 NOT_CONTEXT = ("traps", "names_when_capitalised", "source_voice")
 LIST_JOINERS = r"(?:\s+(?:and|y|e|и|or|o|ou|или|&))?\s+"
 REGIONAL_INDICATOR_A = 0x1F1E6
+CUT_WORD_MIN_CHARS = 4  # a shorter cut-off word could begin too many names
 FLAG = re.compile("[\U0001f1e6-\U0001f1ff]{2}")
 WORD = re.compile(r"\w+")
 RULE_KEY_NOUNS = {"countries": "country", "topics": "topic"}
@@ -55,6 +56,16 @@ class Gazetteer:
     source_voice: TermMatcher
     country_list: TermMatcher
     fingerprint: str
+    # one-word stems → ("russia", kind) or ("country", code): completes a word cut off at the end
+    stems: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+    def complete_cut_word(self, word: str) -> tuple[str, str] | None:
+        """The side a text's last word, cut off mid-word at a fixed length ("…president of
+        venezu"), can only belong to; None when it is short, whole or could be several."""
+        if len(word) < CUT_WORD_MIN_CHARS or word in self.stems:
+            return None
+        sides = {side for stem, side in self.stems.items() if stem.startswith(word)}
+        return sides.pop() if len(sides) == 1 else None
 
     def remove_traps(self, folded: str) -> str:
         return self.traps.pattern.sub(" ", folded)
@@ -128,6 +139,20 @@ def compile_country_list(terms: Iterable[str]) -> TermMatcher:
     )
 
 
+def word_stems(
+    russia: Mapping[str, list[str]], countries: Mapping[str, list[str]]
+) -> dict[str, tuple[str, str]]:
+    """Every one-word term's folded stem with its side (state before adjective)."""
+    stems: dict[str, tuple[str, str]] = {}
+    for side, groups in (("country", countries), ("russia", russia)):
+        for key, terms in groups.items():
+            for term in terms:
+                stem = fold_text(term.rstrip("*"))
+                if stem and " " not in stem and not stem.startswith("flag"):
+                    stems.setdefault(stem, (side, key))
+    return stems
+
+
 def load_gazetteer(directory: Path) -> Gazetteer:
     """Read every gazetteer file of `directory`; a malformed one raises ConfigError."""
     data = {name: read_toml(directory / name) for name in GAZETTEER_FILES}
@@ -164,6 +189,7 @@ def load_gazetteer(directory: Path) -> Gazetteer:
             ),
             country_list=compile_country_list(names),
             fingerprint=digest(data),
+            stems=word_stems(russia, countries),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{directory}: malformed gazetteer: missing or wrong {exc}") from None

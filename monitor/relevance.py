@@ -131,6 +131,7 @@ def gather_evidence(gazetteer: Gazetteer, title: str, summary: str) -> Evidence:
         for contrast in contrasts:
             folded = re.sub(rf"(?<!\w){re.escape(contrast)}(?!\w)", " ", folded)
         russia, countries = find_sides(gazetteer, folded)
+    add_cut_word(gazetteer, written, folded, russia, countries)
     topics = [name for name, m in gazetteer.topics.items() if m.find(folded)]
     if voice:
         context["source_voice"] = voice
@@ -143,6 +144,24 @@ def gather_evidence(gazetteer: Gazetteer, title: str, summary: str) -> Evidence:
     if listed := [*gazetteer.country_list.find(folded), *COUNTED_COUNTRIES.findall(folded)]:
         context["country_list"] = listed
     return Evidence(russia, countries, gazetteer.region.find(folded), context, topics, written)
+
+
+def add_cut_word(
+    gazetteer: Gazetteer,
+    written: str,
+    folded: str,
+    russia: dict[str, list[str]],
+    countries: dict[str, list[str]],
+) -> None:
+    """A text cut off mid-word at a fixed length (snippets, 120-character posts) still names
+    the side its last word begins: "…the president of venezu" is Venezuela."""
+    words = folded.split()
+    if not words or not written.rstrip()[-1:].isalpha():
+        return
+    side = gazetteer.complete_cut_word(words[-1])
+    if side is not None:
+        kind, key = side
+        (russia if kind == "russia" else countries).setdefault(key, []).append(words[-1])
 
 
 def find_sides(

@@ -88,6 +88,17 @@ class TestSocialMedia:
         """A country code's flag becomes the token the gazetteer matches."""
         assert flag_of("ru") == "🇷🇺" and flag_tokens(flag_of("BR")).strip() == "flagbr"
 
+    def test_a_word_cut_off_at_the_end_still_names_its_side(self) -> None:
+        """"…foreign minister of venezu" (a 120-character post cut mid-word) is Venezuela."""
+        evidence = gather_evidence(GAZETTEER, "lavrov held talks with the minister of venezu", "")
+        assert evidence.countries == {"VE": ["venezu"]}
+
+    @pytest.mark.parametrize("title", ["Talks end in Cuba.", "Talks with the produ", "Ven"])
+    def test_whole_short_or_unclear_last_words_add_nothing(self, title: str) -> None:
+        """A whole name, a cut word that begins no name, or a too-short one add no side."""
+        evidence = gather_evidence(GAZETTEER, title, "")
+        assert set(evidence.countries) <= {"CU"} and not evidence.russia
+
     def test_hashtags_count_as_words(self) -> None:
         """#Rusia and #Cuba are the countries."""
         evidence = gather_evidence(GAZETTEER, "#Rusia y #Cuba firman un acuerdo", "")

@@ -77,7 +77,8 @@ def gather_evidence(title: str, summary: str) -> Evidence:
     """Capitalised words (names of actors and places; those opening a sentence kept apart, as
     they may be ordinary words) and numbers."""
     text = f"{title}. {summary}"[:EVIDENCE_CHARS]
-    names, openers = set(), set()
+    names: set[str] = set()
+    openers: set[str] = set()
     for match in NAME.finditer(text):
         word = match.group(1)
         if word[0].isupper():

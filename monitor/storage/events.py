@@ -157,3 +157,9 @@ def get_thread(session: Session, thread_id: int) -> dict[str, Any] | None:
 def list_threads(session: Session) -> list[dict[str, Any]]:
     ids = session.scalars(select(Thread.id).order_by(Thread.id)).all()
     return [t for t in (get_thread(session, i) for i in ids) if t is not None]
+
+
+def get_story_thread(session: Session, story_id: int) -> dict[str, Any] | None:
+    """The thread an event (a story) belongs to, with all its events; None without one."""
+    thread = threads_of(session, [story_id]).get(story_id)
+    return get_thread(session, thread) if thread is not None else None

@@ -12,6 +12,7 @@ from monitor.api.auth import bearer_scheme, require_read_access
 from monitor.api.context import Context, ReadSession
 from monitor.api.filters import MatchQuery
 from monitor.api.params import ObjectId, PageCursor, PageLimit, found, page_of
+from monitor.storage.events import get_story_thread, get_thread
 from monitor.storage.queries import (
     get_article,
     get_match,
@@ -80,8 +81,16 @@ def stories(
 
 @router.get("/stories/{story_id}", summary="One story")
 def story(session: ReadSession, story_id: ObjectId) -> dict[str, Any]:
-    """A story with its articles and outlets."""
-    return found(get_story(session, story_id), "story")
+    """A story (one news event) with its articles and outlets, and its thread: the developing
+    story's events, oldest first."""
+    event = found(get_story(session, story_id), "story")
+    return {**event, "thread": get_story_thread(session, story_id)}
+
+
+@router.get("/threads/{thread_id}", summary="One thread")
+def thread(session: ReadSession, thread_id: ObjectId) -> dict[str, Any]:
+    """A developing story: its events (stories), oldest first, with their outlets."""
+    return found(get_thread(session, thread_id), "thread")
 
 
 @router.get("/articles/{article_id}", summary="One article")

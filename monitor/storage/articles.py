@@ -47,9 +47,10 @@ def insert_articles(
     new_ids: list[int] = []
     for start in range(0, len(rows), INSERT_BATCH_ROWS):
         chunk = rows[start : start + INSERT_BATCH_ROWS]
-        statement = dialect_insert(session)(Article).values(chunk)
-        statement = statement.on_conflict_do_nothing().returning(Article.id)
-        inserted = list(session.scalars(statement))
+        # One statement for every feed, its rows as parameters: compiled once and cached (a
+        # multi-row VALUES built per feed was recompiled each time, 45 % of the database thread).
+        statement = dialect_insert(session)(Article).on_conflict_do_nothing().returning(Article.id)
+        inserted = list(session.scalars(statement, chunk))
         new_ids.extend(inserted)
         if len(inserted) < len(chunk):
             record_copies(session, feed_id, chunk, inserted, first_seen_at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.limits import (
@@ -188,8 +188,9 @@ def record_fetch(
             lease_expires_at=None,
         )
     )
-    session.add(
-        FetchLog(
+    # A plain INSERT (compiled once), not an ORM object for the unit of work to flush.
+    session.execute(
+        insert(FetchLog).values(
             feed_id=feed_id,
             started_at=log.started_at,
             outcome=log.outcome,

@@ -155,10 +155,12 @@ def main() -> None:
     print(f"raw encoder     : {args.articles / encoder_s:8.1f} texts/s    ({encoder_s:.2f} s)")
     print(
         f"processing stage: {summary.articles / stage_s:8.1f} articles/s ({stage_s:.2f} s: "
-        f"embed + story + relevance + store; {summary.new_stories} stories, "
+        f"embed + event/thread + relevance + store; {summary.new_stories} events, "
         f"{summary.relevant} relevant)"
     )
     print(f"time in encoder : {timed.seconds / stage_s:.0%} of the stage ({timed.seconds:.2f} s)")
+    ratio = (summary.articles / stage_s) / (args.articles / encoder_s)
+    print(f"stage / encoder : {ratio:.0%} of the raw encoder's throughput (keep >= 75 %)")
     print(f"peak RSS        : {peak_mb:.0f} MB")
 
 

@@ -80,3 +80,36 @@ def hour_buckets(times: Sequence[datetime]) -> tuple[list[str], list[int]]:
         for i in range(slots)
     ]
     return labels, counts
+
+
+@dataclass(frozen=True, slots=True)
+class Sparkline:
+    """A small line chart: one polyline, with dots on the marked points."""
+
+    width: int
+    height: int
+    points: str  # "x,y x,y …" for <polyline points>
+    marks: tuple[tuple[float, float, str], ...]  # (x, y, tooltip) of each marked point
+    peak: int
+
+
+def sparkline(
+    labels: Sequence[str],
+    counts: Sequence[int],
+    marked: Sequence[bool],
+    width: int = 300,
+    height: int = 60,
+) -> Sparkline:
+    """Counts as a line scaled to the largest, leaving a pixel of margin for the stroke."""
+    peak = max(counts, default=0)
+    step = (width - 2) / max(len(counts) - 1, 1)
+
+    def point(i: int, count: int) -> tuple[float, float]:
+        y = height - 1 - ((height - 2) * count / peak if peak else 0)
+        return round(1 + i * step, 1), round(y, 1)
+
+    coords = [point(i, c) for i, c in enumerate(counts)]
+    marks = tuple(
+        (*coords[i], f"{labels[i]}: {counts[i]}") for i, flag in enumerate(marked) if flag
+    )
+    return Sparkline(width, height, " ".join(f"{x},{y}" for x, y in coords), marks, peak)

@@ -311,6 +311,7 @@ class TestTrends:
         html = client.get("/trends").text
         assert "All relevant matches (4)" in html
         assert 'href="/?country=VE&amp;since=30d">VE</a>' in html
+        assert '<svg class="spark"' in html and "<polyline" in html
         assert HEADLINES[0] in html or HEADLINES[1] in html  # the two-outlet story
 
     def test_ninety_days(self, client: TestClient) -> None:

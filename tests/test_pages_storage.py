@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.charts import bar_chart, hour_buckets
+from monitor.charts import bar_chart, hour_buckets, sparkline
 from monitor.feedback_values import FeedbackKind
 from monitor.filters import MatchFilter
 from monitor.pages.highlight import Segment, highlight, terms_by_side
@@ -191,6 +191,12 @@ class TestCharts:
         chart = bar_chart(["a", "b", "c"], [0, 2, 4], [False, False, True], width=300, height=118)
         assert [b.height for b in chart.bars] == [0, 50, 100]
         assert chart.bars[2].marked and chart.bars[2].label == "c: 4" and chart.peak == 4
+
+    def test_sparkline(self) -> None:
+        """A sparkline runs from the bottom (zero) to the top (the peak) with dots on marks."""
+        line = sparkline(["a", "b", "c"], [0, 5, 10], [False, False, True], width=202, height=102)
+        assert line.points == "1.0,101.0 101.0,51.0 201.0,1.0"
+        assert line.marks == ((201.0, 1.0, "c: 10"),) and line.peak == 10
 
     def test_hour_buckets(self) -> None:
         """Times are counted per hour, or per day past three days."""

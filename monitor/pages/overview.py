@@ -8,7 +8,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from monitor.charts import bar_chart
+from monitor.charts import Sparkline, bar_chart, sparkline
 from monitor.pages.context import Pages
 from monitor.pages.web import Reader, render
 from monitor.storage.feedback import feedback_quality
@@ -20,9 +20,9 @@ SERIES_SHOWN = 8  # countries and topics charted, the biggest first
 BIGGEST_STORIES = 10
 
 
-def chart_of(series: Series) -> object:
+def chart_of(series: Series) -> Sparkline:
     labels = [d.isoformat() for d in series.days]
-    return bar_chart(labels, series.counts, series.unusual, width=300, height=80)
+    return sparkline(labels, series.counts, series.unusual)
 
 
 @router.get("/trends")

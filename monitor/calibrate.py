@@ -24,6 +24,10 @@ Matrix = npt.NDArray[np.float64]
 NEWTON_STEPS = 50
 # L2 strength of the relevance fit, chosen by cross-validated F1 on the dev set.
 RELEVANCE_L2 = 0.33
+# The relevance threshold maximises F-beta at this beta: under leave-one-source-out CV on the
+# 1,706 labelled items, 0.8 rather than 1 raised precision 0.849 → 0.877 and F1 0.879 → 0.882
+# (unseen outlets cost precision more than recall; an alert that is noise costs the analyst).
+RELEVANCE_THRESHOLD_BETA = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +95,9 @@ def cross_validated_probabilities(
     return probabilities
 
 
-def best_threshold(scores: Matrix, labels: npt.NDArray[np.bool_]) -> float:
-    """The cut that maximises F1 (ties: the one nearest 0.5), to three decimals.
+def best_threshold(scores: Matrix, labels: npt.NDArray[np.bool_], beta: float = 1.0) -> float:
+    """The cut that maximises F-beta (F1 by default; beta < 1 favours precision; ties: the one
+    nearest 0.5), to three decimals.
 
     Cuts lie halfway between neighbouring scores rather than on a score itself, which carries
     over better to items not seen here.
@@ -102,19 +107,22 @@ def best_threshold(scores: Matrix, labels: npt.NDArray[np.bool_]) -> float:
     candidates: Matrix = np.unique(
         np.round(np.r_[np.floor(values[:1] * 1000) / 1000, midpoints], 3)
     )
-    f1 = f1_at_thresholds(scores, labels, candidates)
-    best = np.lexsort((-np.abs(candidates - 0.5), f1))[-1]
+    quality = f1_at_thresholds(scores, labels, candidates, beta)
+    best = np.lexsort((-np.abs(candidates - 0.5), quality))[-1]
     return float(candidates[best])
 
 
-def f1_at_thresholds(scores: Matrix, labels: npt.NDArray[np.bool_], thresholds: Matrix) -> Matrix:
-    """F1 of deciding `score >= threshold`, for each threshold at once."""
+def f1_at_thresholds(
+    scores: Matrix, labels: npt.NDArray[np.bool_], thresholds: Matrix, beta: float = 1.0
+) -> Matrix:
+    """F-beta (F1 by default) of deciding `score >= threshold`, for each threshold at once."""
     positives, negatives = np.sort(scores[labels]), np.sort(scores[~labels])
     tp = len(positives) - np.searchsorted(positives, thresholds, side="left")
     fp = len(negatives) - np.searchsorted(negatives, thresholds, side="left")
     fn = len(positives) - tp
-    denominator = 2 * tp + fp + fn
-    return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+    weight = beta * beta
+    denominator = (1 + weight) * tp + weight * fn + fp
+    return np.where(denominator > 0, (1 + weight) * tp / np.maximum(denominator, 1), 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +266,7 @@ def held_out_decisions(
             weights, bias = fit_parts(fitted, labels[train][inner != k], l2)
             held = [train_parts[i] for i in np.flatnonzero(inner == k)]
             inner_probabilities[inner == k] = part_probabilities(held, weights, bias)
-        threshold = best_threshold(inner_probabilities, labels[train])
+        threshold = best_threshold(inner_probabilities, labels[train], RELEVANCE_THRESHOLD_BETA)
         weights, bias = fit_parts(train_parts, labels[train], l2)
         decided[test] = (
             part_probabilities([parts[int(i)] for i in test], weights, bias) >= threshold
@@ -293,7 +301,7 @@ def fit_relevance(
         random_probabilities[held] = part_probabilities(
             [p for p, h in zip(parts, held, strict=True) if h], weights, bias
         )
-    threshold = best_threshold(random_probabilities, actual)
+    threshold = best_threshold(random_probabilities, actual, RELEVANCE_THRESHOLD_BETA)
     random_decisions = held_out_decisions(parts, actual, random_folds, l2)
     source_decisions = (
         held_out_decisions(parts, actual, group_folds(groups), l2)

@@ -109,3 +109,14 @@ class TestFitRelevance:
         model = fit_relevance(GAZETTEER, items, similarities, labels).model
         assert (model.threshold, model.bias) == (threshold, bias)
         assert [model.weights[f] for f in FEATURES] == list(weights)
+
+
+class TestPrecisionWeightedThreshold:
+    def test_beta_below_one_cuts_higher_for_precision(self) -> None:
+        """F-beta with beta < 1 prefers the cut that keeps only the sure positives; plain F1
+        takes the doubtful band of three positives and two negatives too."""
+        scores = np.array([0.9, 0.9, 0.9, 0.6, 0.6, 0.6, 0.6, 0.6, 0.1, 0.1])
+        labels = np.array([True, True, True, True, True, True, False, False, False, False])
+        f1_cut = best_threshold(scores, labels)
+        precise_cut = best_threshold(scores, labels, beta=0.5)
+        assert f1_cut < 0.6 < precise_cut

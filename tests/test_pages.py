@@ -352,6 +352,20 @@ class TestStatementCount:
             counts.append(len(statements))
         assert counts[0] == counts[1]
 
+    def test_story_statements_do_not_grow_with_members(
+        self, client: TestClient, stored: sessionmaker[Session]
+    ) -> None:
+        """A story of two members costs the same statements as a story of one."""
+        engine = stored.kw["bind"]
+        counts = []
+        for title in (HEADLINES[0], HEADLINES[2]):
+            story = match_by_title(stored, title)["story_id"]
+            client.get(f"/stories/{story}")
+            with counted_statements(engine) as statements:
+                client.get(f"/stories/{story}")
+            counts.append(len(statements))
+        assert counts[0] == counts[1]
+
     @pytest.mark.parametrize(
         "path", ["/feeds", "/trends", "/alerts", "/seeds", "/saved", "/quality"]
     )

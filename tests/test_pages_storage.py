@@ -24,6 +24,7 @@ from monitor.storage.pages import (
     nearest_to_seeds,
     relevant_per_day,
     seed_duplicate_counts,
+    story_timeline,
 )
 from monitor.storage.schema import DeliveryAttempt
 from monitor.storage.states import set_read, set_starred
@@ -66,6 +67,20 @@ class TestInboxRows:
                 r["id"] for r in inbox_rows(session, MatchFilter(relevant=True), 10)
             ]
         assert [r["id"] for r in rows if not r["relevant"]].count(cuba["id"]) == 1
+
+    def test_story_timeline(self, stored: sessionmaker[Session]) -> None:
+        """A story's members come oldest first with outlet, language and countries; an
+        unknown story is None."""
+        venezuela = match_by_title(stored, HEADLINES[0])
+        with stored() as session:
+            story = story_timeline(session, venezuela["story_id"])
+            assert story_timeline(session, 10**9) is None
+        assert story is not None and story["outlets_count"] == 2
+        assert [a["title"] for a in story["articles"]] == HEADLINES[:2]
+        assert (
+            story["articles"][0]["countries"] == ["VE"]
+            and story["articles"][0]["feed_name"] is None
+        )
 
     def test_offset(self, stored: sessionmaker[Session]) -> None:
         """An offset skips that many rows."""

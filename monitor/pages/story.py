@@ -14,7 +14,7 @@ from monitor.feedback_values import FeedbackKind
 from monitor.pages.context import Pages
 from monitor.pages.web import Author, BrowserRoute, CheckedForm, Reader, fragment_or_back, render
 from monitor.storage.feedback import record_feedback
-from monitor.storage.queries import get_story
+from monitor.storage.pages import story_timeline
 from monitor.storage.splits import split_article
 
 router = APIRouter(include_in_schema=False, route_class=BrowserRoute)
@@ -26,7 +26,7 @@ ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
 @router.get("/stories/{story_id}")
 def story_page(request: Request, pages: Pages, reader: Reader, story_id: ObjectId) -> Response:
     with pages.sessions() as session:
-        story = get_story(session, story_id)
+        story = story_timeline(session, story_id)
     if story is None:
         raise HTTPException(404, "no such story")
     articles = story["articles"]

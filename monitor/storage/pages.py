@@ -64,6 +64,48 @@ def inbox_rows(
     return rows
 
 
+def story_timeline(session: Session, story_id: int) -> dict[str, Any] | None:
+    """A story with its members oldest first: only what the story page shows of each
+    (time, outlet, language, title, link, countries, topics). Two statements."""
+    story = session.get(Story, story_id)
+    if story is None:
+        return None
+    query = (
+        select(
+            Article.id,
+            Article.title,
+            Article.url,
+            Article.language,
+            Article.first_seen_at,
+            Feed.url,
+            Feed.name,
+            Match.countries,
+            Match.topics,
+        )
+        .join(Feed, Feed.id == Article.feed_id)
+        .outerjoin(Match, Match.article_id == Article.id)
+        .where(Article.story_id == story_id)
+        .order_by(Article.first_seen_at, Article.id)
+    )
+    members = [
+        {
+            "article_id": article_id,
+            "title": title,
+            "url": url,
+            "language": language,
+            "first_seen_at": seen,
+            "feed": feed_url,
+            "feed_name": feed_name,
+            "countries": json.loads(countries) if countries else [],
+            "topics": json.loads(topics) if topics else [],
+        }
+        for article_id, title, url, language, seen, feed_url, feed_name, countries, topics in (
+            session.execute(query)
+        )
+    ]
+    return {**story_record(story), "articles": members}
+
+
 def day_of(session: Session, column: Any) -> Any:
     """The UTC calendar day of a stored time, on either backend."""
     if session.get_bind().dialect.name == "postgresql":

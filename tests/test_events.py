@@ -48,10 +48,10 @@ class TestEvidence:
         assert agree["names_conflict"] == 0.0 and agree["numbers_shared"] == 1.0
         assert agree["names_jaccard"] > 0.5
 
-    def test_unknown_gap_is_its_own_feature(self) -> None:
-        """A missing time sets gap_unknown and leaves gap_days at 0."""
-        features = pair_features(0.5, None, gather_evidence("x", ""), gather_evidence("y", ""))
-        assert (features["gap_unknown"], features["gap_days"]) == (1.0, 0.0)
+    def test_unknown_gap_is_no_evidence(self) -> None:
+        """A missing time counts like a gap of zero: neither for nor against."""
+        e = gather_evidence("x", "")
+        assert pair_features(0.5, None, e, e) == pair_features(0.5, 0.0, e, e)
 
 
 class TestDecision:

@@ -59,6 +59,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "eval_group",
         "Measure tagging and same-story decisions on labelled files.",
     ),
+    "thread": LazyCommand(
+        "monitor.cli.stories_eval",
+        "thread",
+        "A developing story (thread) with its events, oldest first.",
+    ),
     "seeds": LazyCommand(
         "monitor.cli.tagging",
         "seeds",

@@ -224,3 +224,39 @@ def describe_fits(fits: Mapping[str, LevelFit]) -> str:
         rows.append([level, "all", fit.precision, fit.recall, fit.f1, fit.pairs])
         rows += [[level, o, *v] for o, v in fit.by_origin.items()]
     return render_table(["level", "origin", "P (CV)", "R (CV)", "F1 (CV)", "pairs"], rows)
+
+
+@click.command("thread")
+@config_option
+@click.argument("thread_id", type=click.IntRange(1))
+@click.option("--story", "by_story", is_flag=True, help="THREAD_ID is a story's id: its thread.")
+@format_option("table", "json")
+@click.pass_context
+def thread(ctx: click.Context, thread_id: int, by_story: bool, output_format: str) -> None:
+    """A developing story (thread) with its events, oldest first."""
+    from monitor.cli.common import open_database, short_time
+    from monitor.errors import MonitorError
+    from monitor.storage.events import get_story_thread, get_thread
+
+    with open_database(settings_for(ctx)) as sessions, sessions() as session:
+        found = (get_story_thread if by_story else get_thread)(session, thread_id)
+    if found is None:
+        raise MonitorError(f"no such {'story' if by_story else 'thread'}: {thread_id}")
+    if output_format == "json":
+        echo_json(found)
+        return
+    click.echo(
+        f"thread {found['id']}: {found['event_count']} events, {found['article_count']} "
+        f"articles, {found['outlets_count']} outlets — {found['title']}"
+    )
+    rows = [
+        [
+            e["id"],
+            e["article_count"],
+            e["outlets_count"],
+            short_time(e["first_seen_at"]),
+            e["title"][:70],
+        ]
+        for e in found["events"]
+    ]
+    click.echo(render_table(["story", "articles", "outlets", "first seen (UTC)", "title"], rows))

@@ -64,8 +64,24 @@ def stream_vectors(
     chunk_rows: int = LOAD_CHUNK_ROWS,
 ) -> Iterator[VectorRows]:
     """Every stored vector of `model_id` whose match id is above `after_watermark` (first seen
-    since `since`), in match-id order, in chunks of at most `chunk_rows`: one query, streamed,
-    so a million vectors never sit in memory twice."""
+    since `since`), in match-id order, in chunks of at most `chunk_rows`, so a million vectors
+    never sit in memory twice. Each chunk is one keyset query (match id > the last one read):
+    a server-side cursor was measured to pick a plan 500× slower on PostgreSQL."""
+    watermark = after_watermark
+    while True:
+        rows = read_vector_rows(session, model_id, since, watermark, chunk_rows)
+        if not rows:
+            return
+        chunk = rows_to_vectors(rows)
+        watermark = chunk.watermark
+        yield chunk
+        if len(rows) < chunk_rows:
+            return
+
+
+def read_vector_rows(
+    session: Session, model_id: str, since: datetime | None, after_watermark: int, limit: int
+) -> Sequence[Any]:
     query = (
         select(Article.id, Article.story_id, Article.first_seen_at, Article.embedding, Match.id)
         .join(Match, Match.article_id == Article.id)
@@ -75,12 +91,11 @@ def stream_vectors(
             Article.embedding.is_not(None),
         )
         .order_by(Match.id)
+        .limit(limit)
     )
     if since is not None:
         query = query.where(Article.first_seen_at >= since)
-    result = session.execute(query.execution_options(yield_per=chunk_rows))
-    for rows in result.partitions(chunk_rows):
-        yield rows_to_vectors(rows)
+    return session.execute(query).all()
 
 
 def rows_to_vectors(rows: Sequence[Any]) -> VectorRows:

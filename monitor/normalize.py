@@ -38,7 +38,7 @@ UNSAFE_SCHEMES = frozenset({"javascript", "data", "vbscript", "file"})
 MIN_FINGERPRINT_WORDS = 5
 WHITESPACE = re.compile(r"\s+")
 NON_WORD = re.compile(r"[\W_]+")
-SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template"})
+SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "applet"})
 BLOCK_TAGS = frozenset({"p", "br", "div", "li", "tr", "h1", "h2", "h3", "h4", "blockquote"})
 
 

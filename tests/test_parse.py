@@ -434,3 +434,18 @@ class TestLanguageDetectionCost:
             after = pool.pool.schedule(is_model_loaded).result()
         assert (before, after) == (False, True)
         assert detected.entries[0].language == "es"
+
+
+class TestMarkupWithoutSanitiser:
+    def test_summary_keeps_no_markup_and_no_script_style_or_applet_text(self) -> None:
+        """With feedparser's sanitiser off, a summary is still plain text without the content
+        of script, style or applet elements (nor comments)."""
+        markup = (
+            "<![CDATA[<p>Lula <b>meets</b> Putin</p><script>alert('x')</script>"
+            "<style>p{color:red}</style><applet>applet text</applet><!-- hidden -->"
+            '<img src="x" onerror="alert(1)"><iframe src="https://evil.example/">in frame</iframe>'
+            "<svg><script>svg()</script></svg>]]>"
+        )
+        body = rss([item("Title", "https://e.org/1", "1", summary=markup)])
+        summary = parse(body).entries[0].summary
+        assert summary == "Lula meets Putin in frame"

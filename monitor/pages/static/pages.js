@@ -31,12 +31,11 @@
     var item = selected();
     var button = item && item.querySelector('button[data-key="' + key + '"]');
     if (!button) return;
-    var form = button.closest("form");
     // Keep the selection on the next item when this one leaves the list.
     var all = items();
     var after = all[all.indexOf(item) + 1] || all[all.indexOf(item) - 1];
     var id = item.id;
-    if (form.requestSubmit) form.requestSubmit(button); else button.click();
+    button.click(); // htmx takes the click (hx-post); without it, the button submits its form
     document.body.addEventListener("htmx:afterSwap", function reselect() {
       document.body.removeEventListener("htmx:afterSwap", reselect);
       select(document.getElementById(id) || after || null);

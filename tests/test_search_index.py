@@ -77,10 +77,11 @@ class TestEqualToExactScan:
         answer (the filter's ids are read and ranked instead)."""
         monkeypatch.setattr(search, "OVERFETCH_FACTOR", 1)
         monkeypatch.setattr(search, "MIN_CANDIDATES", 1)
-        spanish = MatchFilter(language="es")
-        expected = exact_scan(stored, "snow in Ontario", spanish, 2, -1.0)
-        assert len(expected) == 2
-        assert same_ranking(found(stored, "snow in Ontario", spanish, 2, -1.0), expected)
+        spanish, question = MatchFilter(language="es"), "Russia and Venezuela sign in Caracas (1)"
+        expected = exact_scan(stored, question, spanish, 2, -1.0)
+        overall = exact_scan(stored, question, MatchFilter(), 2, -1.0)
+        assert len(expected) == 2 and not {i for i, _ in expected} & {i for i, _ in overall}
+        assert same_ranking(found(stored, question, spanish, 2, -1.0), expected)
 
     def test_selective_filter_ranks_only_its_articles(self, stored: sessionmaker[Session]) -> None:
         """A story filter is applied before the ranking and equals the exact scan."""

@@ -44,9 +44,11 @@ WARSHIPS = (
 )
 TOURISM = (
     "Cuba and Russia sign a tourism memorandum",
-    "Cuban and Russian tourism officials signed a memorandum in Havana to bring more Russian "
-    "tourists to the island and add direct flights.",
+    "Russia and Cuba signed a memorandum of understanding in Havana on Thursday to boost Russian "
+    "tourism to the island.",
 )
+# With the default encoder both second reports lie above the old same-story cosine (0.54): before
+# events they joined the first story (0.59 and 0.59).
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +100,17 @@ class TestTheTwoMerges:
     def test_putin_hosting_maduro_is_not_the_chinese_delegation_event(
         self, sessions: sessionmaker[Session], settings: Settings, embedder: Embedder
     ) -> None:
-        """'Putin hosts Venezuela's Maduro' forms its own event and is alerted under its own
-        title, not under 'Maduro meets Chinese delegation'."""
+        """'Putin hosts Venezuela's Maduro' forms its own event and raises a new alert under its
+        own title, not under 'Maduro meets Chinese delegation'."""
         events, payloads = run_two_reports(
             sessions, settings, embedder, MADURO_CHINA, PUTIN_MADURO, 20
         )
         assert [e["title"] for e in events] == [MADURO_CHINA[0], PUTIN_MADURO[0]]
-        assert [p["story"]["title"] for p in payloads] == [MADURO_CHINA[0], PUTIN_MADURO[0]]
-        assert str(payloads[1]["message"]).endswith(PUTIN_MADURO[0])
+        # The Chinese delegation is no Russian news: only Putin's visit alerts, as news.
+        assert [(p["type"], p["story"]["title"]) for p in payloads] == [
+            (AlertType.MATCH_CREATED, PUTIN_MADURO[0])
+        ]
+        assert str(payloads[0]["message"]).endswith(PUTIN_MADURO[0])
 
     def test_tourism_memorandum_raises_its_own_alert_after_the_warships(
         self, sessions: sessionmaker[Session], settings: Settings, embedder: Embedder

@@ -225,11 +225,9 @@ async def read_response(
     status = response.status_code
     if status != 304 and not 200 <= status < 300:
         raise status_error(status, response.headers.get("retry-after"), now)
-    # A 304 has no body, but is read to its end all the same: a response closed unread closes
-    # its connection, and the next feed would pay for a new one.
-    body, wire_bytes = await read_capped_body(response, settings.max_body_bytes)
-    if status == 304:
-        body = b""
+    body, wire_bytes = b"", 0
+    if status != 304:
+        body, wire_bytes = await read_capped_body(response, settings.max_body_bytes)
     return FetchedBody(
         final_url=str(response.url),
         status=status,

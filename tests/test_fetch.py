@@ -77,38 +77,7 @@ def gzip_bomb(inflated_bytes: int) -> bytes:
     return b"".join(parts) + compressor.flush()
 
 
-class CountingResolver(StaticResolver):
-    """A StaticResolver that counts the connections opened (one resolution each)."""
-
-    def __init__(self, table: dict[str, str]) -> None:
-        super().__init__(table)
-        self.resolutions = 0
-
-    async def resolve(self, host: str, port: int) -> Sequence[str]:
-        self.resolutions += 1
-        return await super().resolve(host, port)
-
-
 class TestConditionalGet:
-    def test_304_leaves_the_connection_open_for_the_next_request(
-        self, feed_server: FeedServer, network: NetworkSettings
-    ) -> None:
-        """A 304 is read to its end, so the client reuses its connection instead of opening
-        one per feed."""
-        url = feed_server.add("/same", lambda _headers: Reply(304, {"ETag": '"v1"'}))
-        named = url.replace("127.0.0.1", "feeds.test")
-        resolver = CountingResolver({"feeds.test": "127.0.0.1"})
-
-        async def run() -> list[int]:
-            async with open_client(network, resolver) as client:
-                return [
-                    (await fetch_feed(client, named, Validators('"v1"'), network)).status
-                    for _ in range(3)
-                ]
-
-        assert asyncio.run(run()) == [304, 304, 304]
-        assert resolver.resolutions == 1
-
     def test_validators_sent_and_304_returns_no_body(
         self, feed_server: FeedServer, network: NetworkSettings
     ) -> None:

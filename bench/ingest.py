@@ -93,6 +93,7 @@ def conditional_feed(generation: int, feed: int, entries: int) -> Any:
             for e in range(entries)
         ],
         title=f"Bench feed {feed}",
+        extra="<language>en</language>",  # as most real feeds do; nothing to detect
     )
 
     def route(headers: dict[str, str]) -> Reply:

@@ -206,9 +206,7 @@ class TestRefresh:
             assert loaded.refresh_from(session, None) == 2
         assert len(loaded) == 12
 
-    def test_hand_added_rows_are_not_read_twice(
-        self, feed_sessions: sessionmaker[Session]
-    ) -> None:
+    def test_hand_added_rows_are_not_read_twice(self, feed_sessions: sessionmaker[Session]) -> None:
         """An article added by hand and then read by a refresh is indexed once."""
         with feed_sessions.begin() as session:
             store(session, [1, 2], unit_vectors(2, 1))

@@ -137,3 +137,77 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name, totals in REPORTED_TOTALS.items():
         figures = ", ".join(f"{key} {value:,}" for key, value in totals.items())
         terminalreporter.write_line(f"{name}: {figures}")
+
+
+# The suite in three groups, so a newcomer can run the fast part alone (`pytest -m unit`):
+# acceptance tests run whole processes (the service, workers, a browser, an installed wheel);
+# integration tests use a real database, network server, model or the CLI; the rest are unit
+# tests of the pure core.
+ACCEPTANCE_MODULES = {
+    "test_service",
+    "test_scale_out",
+    "test_crash_safety",
+    "test_demo",
+    "test_interrupts",
+    "test_pipeline",
+    "test_packaging",
+    "test_browser",
+    "test_browser_login",
+    "test_feedback_roundtrip",
+    "test_workers",
+    "test_api_server",
+    "test_events_real_model",
+}
+INTEGRATION_FIXTURES = {
+    "sessions",
+    "sqlite_sessions",
+    "database_url",
+    "postgres_url",
+    "make_settings",
+    "feed_server",
+    "shared_dir",
+    "tmp_path",
+    "monkeypatch",
+}
+# Modules that reach real parts without those fixtures (the packaged model, subprocesses,
+# loopback servers, the CLI).
+INTEGRATION_MODULES = {
+    "test_alert_layering",
+    "test_alerts_cli",
+    "test_cli",
+    "test_cli_speed",
+    "test_config",
+    "test_cycle_isolation",
+    "test_db_cli",
+    "test_email",
+    "test_feedback_eval_cli",
+    "test_feeds_cli",
+    "test_fetch",
+    "test_fit_relevance_cli",
+    "test_ingest",
+    "test_parse_cli",
+    "test_queries_cli",
+    "test_relevance",
+    "test_same_story_cli",
+    "test_service_state",
+    "test_tagging",
+    "test_thread_cli",
+    "test_webhooks",
+    "test_corpus",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in ACCEPTANCE_MODULES:
+            item.add_marker(pytest.mark.acceptance)
+        elif (
+            module in INTEGRATION_MODULES
+            or INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or item.get_closest_marker("postgres")
+            or item.get_closest_marker("slow")
+        ):
+            item.add_marker(pytest.mark.integration)
+        else:
+            item.add_marker(pytest.mark.unit)

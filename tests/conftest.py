@@ -211,3 +211,41 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         else:
             item.add_marker(pytest.mark.unit)
+
+
+# No test writes inside the checkout: every file a test session creates there is reported, and
+# on CI (CI=true) the session fails. Caches of the tools themselves are left out.
+IGNORED_PARTS = {".git", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+
+
+def checkout_files() -> set[Path]:
+    found: set[Path] = set()
+    for path in PROJECT_ROOT.rglob("*"):
+        relative = path.relative_to(PROJECT_ROOT)
+        if IGNORED_PARTS & set(relative.parts) or relative.name.endswith(".egg-info"):
+            continue
+        if any(part.endswith(".egg-info") for part in relative.parts):
+            continue
+        found.add(relative)
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[CHECKOUT_BEFORE] = checkout_files()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(CHECKOUT_BEFORE, None)
+    if before is None:
+        return
+    created = sorted(str(p) for p in checkout_files() - before)
+    if not created:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"tests wrote inside the checkout: {', '.join(created[:10])}")
+    if os.environ.get("CI") == "true":
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+CHECKOUT_BEFORE = pytest.StashKey[set[Path]]()

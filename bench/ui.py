@@ -258,18 +258,35 @@ def served(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[str]
         thread.join(10)
 
 
-def timed(client: httpx.Client, paths: list[str], requests: int) -> tuple[float, float]:
-    """p50 and p99 in milliseconds over `requests` GETs cycling through `paths`."""
+@dataclass(frozen=True, slots=True)
+class Timing:
+    p50_ms: float
+    p99_ms: float
+    slowest_path: str
+    slowest_p50_ms: float
+
+
+def timed(client: httpx.Client, paths: list[str], requests: int) -> Timing:
+    """p50 and p99 in milliseconds over `requests` GETs cycling through `paths`, and the
+    path with the highest median."""
     for path in paths:  # warm-up: templates compiled, caches filled
         client.get(path).raise_for_status()
-    latencies = []
+    by_path: dict[str, list[float]] = {path: [] for path in paths}
     for n in range(requests):
+        path = paths[n % len(paths)]
         started = time.perf_counter()
-        response = client.get(paths[n % len(paths)])
-        latencies.append((time.perf_counter() - started) * 1000)
+        response = client.get(path)
+        by_path[path].append((time.perf_counter() - started) * 1000)
         response.raise_for_status()
-    latencies.sort()
-    return statistics.median(latencies), latencies[max(0, int(len(latencies) * 0.99) - 1)]
+    latencies = sorted(ms for times in by_path.values() for ms in times)
+    medians = {path: statistics.median(times) for path, times in by_path.items() if times}
+    slowest = max(medians, key=medians.__getitem__)
+    return Timing(
+        statistics.median(latencies),
+        latencies[max(0, int(len(latencies) * 0.99) - 1)],
+        slowest,
+        medians[slowest],
+    )
 
 
 @contextmanager
@@ -347,7 +364,8 @@ def main() -> None:
         load_s = time.perf_counter() - started
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
+            f"load average {os.getloadavg()[0]:.1f} (figures are only comparable on an idle machine)"
         )
         print(
             f"{engine.dialect.name}: {args.matches:,} matches in {args.stories:,} stories "
@@ -360,8 +378,15 @@ def main() -> None:
             httpx.Client(base_url=base, headers=browser, timeout=60) as client,
         ):
             for name, paths in page_paths().items():
-                p50, p99 = timed(client, paths, args.requests)
-                print(f"{name:32} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms")
+                timing = timed(client, paths, args.requests)
+                slowest = (
+                    f"   (slowest {timing.slowest_path}: p50 {timing.slowest_p50_ms:.1f} ms)"
+                    if len(paths) > 1
+                    else ""
+                )
+                print(
+                    f"{name:32} p50 {timing.p50_ms:7.1f} ms   p99 {timing.p99_ms:7.1f} ms{slowest}"
+                )
             for name, (ten, hundred) in COUNTED.items():
                 counts = [statements_for(client, engine, path) for path in (ten, hundred)]
                 print(f"SQL statements, {name}: {counts[0]} for 10, {counts[1]} for 100")

@@ -237,8 +237,8 @@ class TestShow:
             "countries  CU",
             "energy",
             "Why:",
-            "lavrov (officials)",
-            "cuban, havana (CU)",
+            "Lavrov (officials)",  # terms as they appear in the text
+            "Cuban, Havana (CU)",
             "reported by 1 outlet",
             "https://o.example/1/0",
         ):

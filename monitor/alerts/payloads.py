@@ -136,7 +136,7 @@ def reason_phrases(reasons: Mapping[str, Any]) -> list[str]:
             continue
         if key == "nearest_seed" and isinstance(value, Mapping):
             phrases.append(
-                f"Closest seed story: {value.get('name', '?')} "
+                f"Closest seed story: {value.get('title') or value.get('name', '?')} "
                 f"(similarity {as_words(value.get('similarity', '?'))})"
             )
             continue

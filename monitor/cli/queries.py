@@ -246,7 +246,8 @@ def explain_reasons(reasons: dict[str, Any]) -> list[str]:
     if context := terms_by_kind(reasons.get("context", {})):
         said.append(f"context: {context}")
     if seed := reasons.get("nearest_seed"):
-        said.append(f"closest known example: {seed['name']} (similarity {seed['similarity']})")
+        title = seed.get("title") or seed["name"]
+        said.append(f"closest known example: {title} (similarity {seed['similarity']})")
     if reasons.get("roundup_line"):
         said.append(f"judged on the roundup line: {reasons['roundup_line']}")
     return said

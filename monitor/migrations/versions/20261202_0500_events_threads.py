@@ -34,14 +34,40 @@ def upgrade() -> None:
     op.create_index("ix_threads_last_seen_at", "threads", ["last_seen_at"])
     op.create_table(
         "event_threads",
-        sa.Column("story_id", BigId, sa.ForeignKey("stories.id", ondelete="CASCADE", name="fk_event_threads_story_id_stories"), primary_key=True),
-        sa.Column("thread_id", BigId, sa.ForeignKey("threads.id", ondelete="CASCADE", name="fk_event_threads_thread_id_threads"), nullable=False),
+        sa.Column(
+            "story_id",
+            BigId,
+            sa.ForeignKey(
+                "stories.id", ondelete="CASCADE", name="fk_event_threads_story_id_stories"
+            ),
+            primary_key=True,
+        ),
+        sa.Column(
+            "thread_id",
+            BigId,
+            sa.ForeignKey(
+                "threads.id", ondelete="CASCADE", name="fk_event_threads_thread_id_threads"
+            ),
+            nullable=False,
+        ),
     )
     op.create_index("ix_event_threads_thread_id", "event_threads", ["thread_id"])
     op.create_table(
         "article_outlets",
-        sa.Column("article_id", BigId, sa.ForeignKey("articles.id", ondelete="CASCADE", name="fk_article_outlets_article_id_articles"), primary_key=True),
-        sa.Column("feed_id", BigId, sa.ForeignKey("feeds.id", ondelete="CASCADE", name="fk_article_outlets_feed_id_feeds"), primary_key=True),
+        sa.Column(
+            "article_id",
+            BigId,
+            sa.ForeignKey(
+                "articles.id", ondelete="CASCADE", name="fk_article_outlets_article_id_articles"
+            ),
+            primary_key=True,
+        ),
+        sa.Column(
+            "feed_id",
+            BigId,
+            sa.ForeignKey("feeds.id", ondelete="CASCADE", name="fk_article_outlets_feed_id_feeds"),
+            primary_key=True,
+        ),
         sa.Column("first_seen_at", UTCDateTime(), nullable=False),
     )
     op.execute(

@@ -89,7 +89,7 @@ class TestSocialMedia:
         assert flag_of("ru") == "🇷🇺" and flag_tokens(flag_of("BR")).strip() == "flagbr"
 
     def test_a_word_cut_off_at_the_end_still_names_its_side(self) -> None:
-        """"…foreign minister of venezu" (a 120-character post cut mid-word) is Venezuela."""
+        """ "…foreign minister of venezu" (a 120-character post cut mid-word) is Venezuela."""
         evidence = gather_evidence(GAZETTEER, "lavrov held talks with the minister of venezu", "")
         assert evidence.countries == {"VE": ["venezu"]}
 

@@ -118,6 +118,8 @@ class TestInbox:
         page.page.keyboard.press("x")
         page.page.locator(f"#item-{shown[1]}").wait_for(state="detached")
         assert item_ids(page) == [shown[0], *shown[2:]]
+        page.page.wait_for_selector("article.item.selected")
+        assert selected_id(page) == shown[2]  # the selection moves on to the next item
         with service.client() as api:
             judged = api.get("/feedback").json()["items"]
         assert [

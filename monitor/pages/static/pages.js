@@ -35,11 +35,16 @@
     var all = items();
     var after = all[all.indexOf(item) + 1] || all[all.indexOf(item) - 1];
     var id = item.id;
-    button.click(); // htmx takes the click (hx-post); without it, the button submits its form
-    document.body.addEventListener("htmx:afterSwap", function reselect() {
-      document.body.removeEventListener("htmx:afterSwap", reselect);
-      select(document.getElementById(id) || after || null);
+    // Listen before the click. `htmx:afterSwap` would go to a row that has just left the page
+    // (a detached element's events reach nobody), so wait for `htmx:beforeSwap`, which the row
+    // still receives, and reselect once the swap is done.
+    document.addEventListener("htmx:beforeSwap", function reselect() {
+      document.removeEventListener("htmx:beforeSwap", reselect);
+      window.setTimeout(function () {
+        select(document.getElementById(id) || after || null);
+      }, 30);
     });
+    button.click(); // htmx takes the click (hx-post); without it, the button submits its form
   }
 
   function toggleHelp() {

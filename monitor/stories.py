@@ -138,8 +138,7 @@ def candidates_for(
     found: list[Candidate] = []
     if window.shape[1]:
         scores = window[row]
-        top = np.argsort(-scores)[:CANDIDATES]
-        for position in (int(p) for p in top if scores[p] >= CANDIDATE_FLOOR):
+        for position in top_positions(scores):
             found.append(
                 Candidate(
                     index.article_ids[position],
@@ -150,7 +149,7 @@ def candidates_for(
                     index.evidence_of(position),
                 )
             )
-    for earlier in range(row):
+    for earlier in top_positions(within[row, :row]):
         cosine = float(within[row, earlier])
         if cosine >= CANDIDATE_FLOOR:
             d = decisions[earlier]
@@ -165,6 +164,16 @@ def candidates_for(
                 )
             )
     return sorted(found, key=lambda c: -c.cosine)[: CANDIDATES * 2]
+
+
+def top_positions(scores: Vectors) -> list[int]:
+    """Positions of the CANDIDATES highest scores at or above the floor, best first."""
+    if len(scores) > CANDIDATES:
+        top = np.argpartition(-scores, CANDIDATES)[:CANDIDATES]
+    else:
+        top = np.arange(len(scores))
+    top = top[scores[top] >= CANDIDATE_FLOOR]
+    return [int(p) for p in top[np.argsort(-scores[top])]]
 
 
 def best_by(

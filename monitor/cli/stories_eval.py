@@ -42,8 +42,9 @@ def models_for(settings: Settings, model_id: str) -> StoryModels:
 @OUTPUT_OPTION
 @click.pass_context
 def same_story(ctx: click.Context, input_path: Path, output: TextIO) -> None:
-    """Decide whether two items report the same event, and the same developing thread:
-    {id, same_event, same_thread, same_story (= same_event), similarity}."""
+    """Decide whether two items report the same event and thread: {id, same_event, …}.
+
+    Writes {id, same_event, same_thread, same_story (= same_event), similarity} per pair."""
     from monitor.events import decide_pair
     from monitor.runtime import open_embedder_for
 

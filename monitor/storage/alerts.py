@@ -110,9 +110,7 @@ def alerted_threads(session: Session, story_ids: Sequence[int]) -> frozenset[tup
 
 def threads_of_members(session: Session, thread_ids: Sequence[int]) -> dict[int, int]:
     """Every event of the given threads → its thread."""
-    return {
-        int(e["id"]): thread for thread in thread_ids for e in thread_events(session, thread)
-    }
+    return {int(e["id"]): thread for thread in thread_ids for e in thread_events(session, thread)}
 
 
 def story_view(session: Session, story_id: int, article_id: int | None) -> StoryAlertView:

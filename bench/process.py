@@ -20,9 +20,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
-from monitor.cli.tagging import open_processor
 from monitor.config import Settings
 from monitor.normalize import content_fingerprint
+from monitor.runtime import build_processor
 from monitor.storage import migrate
 from monitor.storage.articles import insert_articles
 from monitor.storage.engine import open_engine
@@ -128,7 +128,7 @@ def main() -> None:
         engine = open_engine(settings.database)
         migrate.upgrade(engine)
         sessions = sessionmaker(engine, expire_on_commit=False)
-        processor = open_processor(settings, sessions)
+        processor = build_processor(settings, sessions)
         texts = [embedding_text(e.title, e.summary) for e in entries]
 
         processor.tagger.embedder.embed(texts[:64])  # warm-up

@@ -28,10 +28,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import sessionmaker
 
 from monitor.api.app import create_app
-from monitor.cli.tagging import open_processor
 from monitor.config import Settings
 from monitor.ingest import open_ingestor
 from monitor.loopback import FeedServer, Reply, item, rss
+from monitor.runtime import build_processor
 from monitor.storage import migrate
 from monitor.storage.engine import open_engine
 from monitor.storage.feeds import add_feeds
@@ -161,7 +161,7 @@ def measure_api(settings: Settings, sessions: sessionmaker, requests: int) -> tu
 async def poll_cycles(
     settings: Settings, sessions: sessionmaker, cycles: int
 ) -> list[tuple[float, int, int]]:  # type: ignore[type-arg]
-    processor = open_processor(settings, sessions)
+    processor = build_processor(settings, sessions)
     results = []
     clock = datetime.now(UTC)
     async with open_ingestor(settings, sessions) as ingestor:

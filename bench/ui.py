@@ -36,11 +36,11 @@ from monitor.api.app import create_app
 from monitor.config import Settings
 from monitor.gazetteer import load_gazetteer
 from monitor.relevance import assess
+from monitor.relevance_files import load_relevance_model
 from monitor.storage import migrate
 from monitor.storage.engine import open_engine
 from monitor.storage.feeds import add_feeds
 from monitor.storage.schema import Article, Match, Story
-from monitor.tagging import load_relevance_model
 from monitor.values import FeedSpec
 
 ROOT = Path(__file__).resolve().parents[1]

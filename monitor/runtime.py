@@ -25,9 +25,10 @@ from monitor.fetch import open_client
 from monitor.gazetteer import check_alert_rules, load_gazetteer
 from monitor.ingest import Ingestor, open_ingestor
 from monitor.process import Processor
+from monitor.relevance_files import open_tagger
 from monitor.storage.maintenance import release_leases
 from monitor.story_files import story_models_for
-from monitor.tagging import Tagger, open_tagger
+from monitor.tagging import Tagger
 
 log = logging.getLogger(__name__)
 

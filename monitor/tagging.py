@@ -9,7 +9,6 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -130,29 +129,3 @@ def relevance_record(item_id: object, relevance: Relevance) -> Mapping[str, obje
         "topics": list(relevance.topics),
         "reasons": relevance.reasons,
     }
-
-
-# Thin aliases for callers that still import the loaders from here (tests/conftest.py, the
-# runtime): the file reading itself lives in monitor.relevance_files.
-def build_seed_index(directory: Path, embedder: Embedder, cache_dir: Path | None) -> SeedIndex:
-    from monitor import relevance_files
-
-    return relevance_files.load_seed_index(directory, embedder, cache_dir)
-
-
-def load_relevance_model(path: Path) -> RelevanceModel:
-    from monitor import relevance_files
-
-    return relevance_files.load_relevance_model(path)
-
-
-def open_tagger(
-    gazetteer_dir: Path,
-    model_file: Path,
-    seeds_dir: Path,
-    embedder: Embedder,
-    cache_dir: Path | None,
-) -> Tagger:
-    from monitor import relevance_files
-
-    return relevance_files.open_tagger(gazetteer_dir, model_file, seeds_dir, embedder, cache_dir)

@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import Settings
 from monitor.gazetteer import load_gazetteer
 from monitor.loopback import FeedServer
+from monitor.relevance_files import load_relevance_model, load_seed_index
 from monitor.storage import migrate
 from monitor.storage.engine import open_engine
-from monitor.tagging import Tagger, build_seed_index, load_relevance_model
+from monitor.tagging import Tagger
 from tests.fakes import BagOfWordsEmbedder
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +112,7 @@ def tagger() -> Tagger:
     return Tagger(
         gazetteer=load_gazetteer(PROJECT_ROOT / "config" / "gazetteer"),
         model=load_relevance_model(PROJECT_ROOT / "config" / "relevance.toml"),
-        seeds=build_seed_index(PROJECT_ROOT / "config" / "seeds" / "russia-latam", embedder, None),
+        seeds=load_seed_index(PROJECT_ROOT / "config" / "seeds" / "russia-latam", embedder, None),
         embedder=embedder,
     )
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.api.app import create_app
 from monitor.cli import cli
-from monitor.cli.tagging import open_processor
 from monitor.config import Settings
+from monitor.runtime import build_processor
 from monitor.tagging import Tagger
 from tests.conftest import PROJECT_RELEVANCE, PROJECT_ROOT
 from tests.factories import store_headlines
@@ -51,7 +51,7 @@ def config(tmp_path: Path, sqlite_sessions: sessionmaker[Session]) -> Path:
         database={"url": url}, embedding={"cache_dir": str(CACHE_DIR)}, relevance=PROJECT_RELEVANCE
     )
     store_headlines(sqlite_sessions, HEADLINES, datetime.now(UTC))
-    open_processor(settings, sqlite_sessions).process_pending()
+    build_processor(settings, sqlite_sessions).process_pending()
     return write_config(tmp_path / "monitor.toml", url)
 
 

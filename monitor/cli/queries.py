@@ -281,13 +281,13 @@ def search(
 ) -> None:
     """Semantic search: matches whose articles mean something close to TEXT (relevant ones
     unless --all)."""
-    from monitor.cli.tagging import embedder_for  # loads numpy and the model: only here
+    from monitor.runtime import open_embedder_for  # loads numpy and the model: only here
     from monitor.search import search_matches
 
     settings = settings_for(ctx)
     match_filter = build_filter(settings, **filters)
     floor = settings.search.min_similarity if min_similarity is None else min_similarity
-    embedder = embedder_for(settings)
+    embedder = open_embedder_for(settings)
     with open_database(settings) as sessions:
         items = search_matches(sessions, embedder, text, match_filter, limit, floor)
     if output_format == "json":

@@ -32,35 +32,12 @@ from monitor.cli.common import (
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-    from sqlalchemy.orm import Session, sessionmaker
 
     from monitor.calibrate import RelevanceFit
     from monitor.config import Settings
     from monitor.embed import Embedder
-    from monitor.process import Processor
-    from monitor.tagging import Tagger
 
 BATCH_ITEMS = 256
-
-
-# Thin aliases of monitor.runtime for callers not switched yet (cli/queries.py, bench/, some
-# tests); remove once none imports them from here.
-def embedder_for(settings: Settings) -> Embedder:
-    from monitor.runtime import open_embedder_for
-
-    return open_embedder_for(settings)
-
-
-def tagger_for(settings: Settings) -> Tagger:
-    from monitor.runtime import open_embedder_for, open_tagger_for
-
-    return open_tagger_for(settings, open_embedder_for(settings))
-
-
-def open_processor(settings: Settings, sessions: sessionmaker[Session]) -> Processor:
-    from monitor.runtime import build_processor
-
-    return build_processor(settings, sessions)
 
 
 def write_lines(records: Iterable[Mapping[str, object]], output: TextIO) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,11 @@ from monitor.tagging import Tagger
 from tests.fakes import BagOfWordsEmbedder
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Hypothesis (under schemathesis) keeps its example database in the current directory unless
+# told otherwise; tests write nothing inside the checkout.
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="monitor-test-hypothesis-")
+)
 SHARED = PROJECT_ROOT.parent / "shared"
 PG_ADMIN_URL = os.environ.get(
     "MONITOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

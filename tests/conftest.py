@@ -26,6 +26,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault(
     "HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="monitor-test-hypothesis-")
 )
+# Likewise the seed-vector cache (`[embedding] cache_dir`, var/cache by default) of every
+# monitor the tests start, in this process or as a subprocess run from the checkout.
+os.environ.setdefault(
+    "MONITOR_EMBEDDING__CACHE_DIR", tempfile.mkdtemp(prefix="monitor-test-cache-")
+)
 SHARED = PROJECT_ROOT.parent / "shared"
 PG_ADMIN_URL = os.environ.get(
     "MONITOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -49,6 +54,7 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
             "network": {"allow_cidrs": ["127.0.0.0/8"], "total_deadline_s": 10.0},
             "parse": {"workers": 1, "time_budget_s": 20.0},
             "feeds": {"file": str(PROJECT_ROOT / "config" / "feeds.toml")},
+            "embedding": {"cache_dir": str(tmp_path / "cache")},
         }
         for name, overrides in sections.items():
             values.setdefault(name, {}).update(overrides)

@@ -39,6 +39,16 @@ def latest_relevance(article_id: ColumnElement[int] | Any) -> ScalarSelect[bool]
     )
 
 
+def has_relevance_judgement(article_id: ColumnElement[int] | Any) -> ColumnElement[bool]:
+    """Whether the article `article_id` names has any relevance judgement (an index probe)."""
+    return (
+        select(Feedback.id)
+        .where(Feedback.article_id == article_id, Feedback.kind == FeedbackKind.RELEVANT)
+        .correlate_except(Feedback)
+        .exists()
+    )
+
+
 def feedback_record(row: Feedback) -> FeedbackRecord:
     other = None
     if row.kind == FeedbackKind.SAME_STORY:

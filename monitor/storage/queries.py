@@ -14,7 +14,11 @@ from sqlalchemy.orm import Session
 
 from monitor.feedback import effective_relevance, override_of
 from monitor.filters import MatchFilter
-from monitor.storage.feedback import latest_relevance, relevance_overrides
+from monitor.storage.feedback import (
+    has_relevance_judgement,
+    latest_relevance,
+    relevance_overrides,
+)
 from monitor.storage.schema import Article, Delivery, Feed, FetchLog, Match, Story
 
 __all__ = ["MatchFilter"]  # the filter value lives in monitor.filters; storage runs it
@@ -72,9 +76,6 @@ def filtered(query: Any, f: MatchFilter) -> Any:
         conditions.append(Article.first_seen_at < f.until)
     if f.min_score is not None:
         conditions.append(Match.score >= f.min_score)
-    if f.relevant is not None:
-        effective = func.coalesce(latest_relevance(Match.article_id), Match.relevant)
-        conditions.append(effective.is_(true()) if f.relevant else effective.is_(false()))
     if f.country:
         code = like_literal(f.country.upper())
         conditions.append(Match.countries.like(f'%"{code}"%', escape=LIKE_ESCAPE))
@@ -96,6 +97,14 @@ def filtered(query: Any, f: MatchFilter) -> Any:
         )
     if f.article_ids is not None:
         conditions.append(Article.id.in_(list(f.article_ids)))
+    if f.relevant is not None:
+        # Last, after the cheap column tests, and behind one: only a row whose tagger flag
+        # disagrees with the wanted value and that has a judgement needs the judgement lookup.
+        effective = func.coalesce(latest_relevance(Match.article_id), Match.relevant)
+        wanted = effective.is_(true()) if f.relevant else effective.is_(false())
+        agrees = Match.relevant.is_(true()) if f.relevant else Match.relevant.is_(false())
+        conditions.append(or_(agrees, has_relevance_judgement(Match.article_id)))
+        conditions.append(wanted)
     return query.where(*conditions)
 
 

@@ -37,6 +37,8 @@ FIRST_BLOCK_ROWS = 256  # a new block's first allocation; doubled as it fills
 SECONDS_PER_DAY = 86_400
 NO_ARTICLE = -1
 INDEX_FORMAT = 1
+# Above this many indexed rows a search may use an approximate index (see WindowIndex).
+DEFAULT_APPROXIMATE_ABOVE = 200_000
 Int64s = npt.NDArray[np.int64]
 
 
@@ -111,6 +113,8 @@ class WindowIndex:
     shards: dict[int, list[Block]] = field(default_factory=dict)  # day number → blocks
     # Ids added by hand (`add`) since the last refresh, so a refresh does not add them twice.
     added_locally: set[int] = field(default_factory=set)
+    # Above this many rows the index may answer approximately; at or below it, exactly.
+    approximate_above: int = field(default=DEFAULT_APPROXIMATE_ABOVE, kw_only=True)
 
     def __len__(self) -> int:
         return sum(block.size for block in self.blocks())
@@ -328,7 +332,9 @@ def rows_at(rows: VectorRows, positions: npt.NDArray[np.intp]) -> VectorRows:
     )
 
 
-def load_index(directory: Path, model_id: str) -> WindowIndex | None:
+def load_index(
+    directory: Path, model_id: str, *, approximate_above: int = DEFAULT_APPROXIMATE_ABOVE
+) -> WindowIndex | None:
     """The index saved under `directory` for `model_id`, or None when there is none (or it is
     of another model or format: then the caller rebuilds from the database)."""
     try:
@@ -340,7 +346,7 @@ def load_index(directory: Path, model_id: str) -> WindowIndex | None:
             vectors = saved["vectors"]
     except (OSError, ValueError, KeyError):
         return None
-    index = WindowIndex(model_id, int(meta["dim"]))
+    index = WindowIndex(model_id, int(meta["dim"]), approximate_above=approximate_above)
     for start in range(0, len(ids), BLOCK_ROWS):
         stop = start + BLOCK_ROWS
         index.insert(

@@ -225,6 +225,13 @@ class TestApiFilters:
         assert titles(api, q="_", all="true") == {CORPUS[5][0]}
         assert titles(api, q="100%", all="true") == {CORPUS[2][0]}
 
+    def test_text_ignores_case_in_every_script(self, api: TestClient) -> None:
+        """Case folds beyond ASCII on both databases: "COMÉRCIO" finds "comércio" (SQLite's
+        own LIKE folds only A-Z, so the É would not have matched)."""
+        assert titles(api, q="MOSCOU", all="true") == {CORPUS[4][0]}
+        assert titles(api, q="COMÉRCIO", all="true") == {CORPUS[4][0]}
+        assert titles(api, q="CoMéRcIo DE GRÃOS", all="true") == {CORPUS[4][0]}
+
     def test_search_scope_takes_q_as_the_question(self, api: TestClient) -> None:
         """/search's filter is the same but leaves `q` (the question) out of the text filter."""
         scope = api.get("/scope", params={"q": "oil deals", "country": "Cuba"}).json()

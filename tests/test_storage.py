@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, literal, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.errors import StorageError
@@ -20,6 +20,7 @@ from monitor.storage.engine import (
 )
 from monitor.storage.feeds import add_feeds, list_feeds, remove_feed
 from monitor.storage.schema import Base
+from monitor.storage.text import unicode_lower
 from monitor.values import FeedSpec
 from tests.conftest import SettingsFactory
 from tests.factories import NOW, make_entry
@@ -381,3 +382,10 @@ class TestSQLiteHeader:
         check_sqlite_header(tmp_path / "empty.db")
         check_sqlite_header(tmp_path / "missing.db")
         assert not (tmp_path / "missing.db").exists()
+
+
+def test_unicode_lower_folds_cyrillic_on_both_databases(sessions: sessionmaker[Session]) -> None:
+    """`unicode_lower` folds Cyrillic and accented Latin like `str.lower` on each backend."""
+    with sessions() as session:
+        folded = session.scalar(select(unicode_lower(literal("ЛАВРОВ в ГАВАНЕ, SÃO PAULO"))))
+    assert folded == "лавров в гаване, são paulo"

@@ -13,6 +13,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from monitor.config import DatabaseSettings
 from monitor.errors import ConfigError, StorageError
+from monitor.storage.text import register_sqlite_functions
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SQLITE_HEADER_BYTES = 100
@@ -47,7 +48,8 @@ def open_engine(settings: DatabaseSettings) -> Engine:
 
 
 def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
-    """WAL, busy timeout, foreign keys, and `BEGIN IMMEDIATE` for every transaction.
+    """WAL, busy timeout, foreign keys, Unicode `lower()`, and `BEGIN IMMEDIATE` for every
+    transaction.
 
     pysqlite's own deferred BEGIN takes the write lock only at the first write; a second writer
     then fails with "database is locked" instead of waiting. Beginning IMMEDIATE takes the lock up
@@ -63,6 +65,7 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        register_sqlite_functions(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:

@@ -20,6 +20,7 @@ from monitor.storage.feedback import (
     relevance_overrides,
 )
 from monitor.storage.schema import Article, Delivery, Feed, FetchLog, Match, Story
+from monitor.storage.text import unicode_lower
 
 __all__ = ["MatchFilter"]  # the filter value lives in monitor.filters; storage runs it
 LIKE_ESCAPE = "\\"
@@ -88,11 +89,11 @@ def filtered(query: Any, f: MatchFilter) -> Any:
     if f.story is not None:
         conditions.append(Match.story_id == f.story)
     if f.text:
-        pattern = f"%{like_literal(f.text)}%"
+        pattern = f"%{like_literal(f.text.lower())}%"
         conditions.append(
             or_(
-                Article.title.ilike(pattern, escape=LIKE_ESCAPE),
-                Article.summary.ilike(pattern, escape=LIKE_ESCAPE),
+                unicode_lower(Article.title).like(pattern, escape=LIKE_ESCAPE),
+                unicode_lower(Article.summary).like(pattern, escape=LIKE_ESCAPE),
             )
         )
     if f.article_ids is not None:

@@ -4,8 +4,11 @@ Server-rendered Jinja2; htmx (vendored, `static/htmx.min.js`) only enhances plai
 post and get a 303 back. Routes (`GET` pages; `POST` forms under `/ui/`, each with a CSRF token):
 
     GET  /                      inbox: filters, semantic search (`ask`), reasons, judgements
-    GET  /stories/{id}          a story's timeline and chart (HTML when the browser asks for
-                                it; `GET /stories/{id}` stays JSON for API clients)
+    GET  /stories/{id}          a story's timeline and chart, and the developing story (thread)
+                                it belongs to (HTML when the browser asks for it; `GET
+                                /stories/{id}` stays JSON for API clients)
+    GET  /threads/{id}          a developing story's events (HTML when asked for; JSON stays
+                                the API's)
     GET  /trends                relevant matches per day by country/topic (`days=30|90`)
     GET  /feeds                 feed health (HTML when asked for; JSON stays the API's)
     GET  /feeds.opml            every feed as OPML

@@ -1,5 +1,6 @@
 """The alerts page: the outbox (deliveries with every attempt: status code, latency, the
-response's first characters), retry, a test message to a channel, channels and rules."""
+response's first characters; each alert's type and the developing story it belongs to), retry,
+a test message to a channel, channels and rules."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from monitor.pages.context import Pages
 from monitor.pages.web import Author, CheckedForm, Reader, back, render
 from monitor.storage.alerts import disabled_channels, list_deliveries, new_uid, retry_delivery
 from monitor.storage.pages import attempts_for
+from monitor.storage.thread_pages import alert_threads
 from monitor.values import (
     AlertType,
     ArticleInfo,
@@ -31,6 +33,13 @@ OUTBOX_ROWS = 200
 RESPONSE_CHARS = 200  # of a receiver's answer, shown in the attempts
 DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 STATUSES = ("", "pending", "delivered", "dead", "disabled")
+TYPE_LABELS = {
+    AlertType.MATCH_CREATED: "new story",
+    AlertType.STORY_DEVELOPING: "developing",
+    AlertType.STORY_UPDATED: "more outlets",
+    AlertType.DIGEST: "digest",
+    AlertType.TEST: "test",
+}
 
 
 @router.get("/alerts")
@@ -41,6 +50,7 @@ def alerts_page(request: Request, pages: Pages, reader: Reader, status: str = ""
         deliveries = list_deliveries(session, status or None, OUTBOX_ROWS)
         attempts = attempts_for(session, [d.id for d in deliveries])
         disabled = disabled_channels(session)
+        threads = alert_threads(session, [d.alert_id for d in deliveries])
     settings = pages.settings.alerts
     channels = [("webhook", c.name, c.url) for c in settings.webhooks] + [
         ("email", c.name, ", ".join(c.to)) for c in settings.emails
@@ -51,6 +61,8 @@ def alerts_page(request: Request, pages: Pages, reader: Reader, status: str = ""
         "alerts.html",
         deliveries=deliveries,
         attempts=attempts,
+        threads=threads,
+        type_labels=TYPE_LABELS,
         disabled=disabled,
         channels=channels,
         rules=settings.rules,

@@ -34,6 +34,7 @@ from monitor.storage.feeds import list_feeds
 from monitor.storage.pages import inbox_rows
 from monitor.storage.queries import get_match
 from monitor.storage.states import set_read, set_starred, starred_article_ids
+from monitor.storage.thread_pages import developing_threads
 from monitor.storage.views import list_views
 
 router = APIRouter(include_in_schema=False)
@@ -134,6 +135,15 @@ def with_reasons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def with_threads(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with `developing` (its thread's id and event count) when its event is one of
+    several in a thread, else None."""
+    found = developing_threads(session, [r["story_id"] for r in rows if r["story_id"]])
+    for row in rows:
+        row["developing"] = found.get(row["story_id"]) if row["story_id"] else None
+    return rows
+
+
 def searched_rows(pages: PageContext, f: MatchFilter, ask: str, limit: int) -> list[dict[str, Any]]:
     """The semantic search's best matches as inbox rows, best first."""
     if pages.app.search_embedder is None:
@@ -173,6 +183,7 @@ def inbox(request: Request, pages: Pages, reader: Reader) -> Response:
             offset = (query.page - 1) * query.limit
             rows = inbox_rows(session, f, query.limit + 1, offset)
             more, rows = len(rows) > query.limit, rows[: query.limit]
+        rows = with_threads(session, rows)
         feeds = list_feeds(session)
         views = list_views(session)
     gazetteer = gazetteer_at(pages.settings.relevance.gazetteer_dir)
@@ -195,7 +206,7 @@ def inbox(request: Request, pages: Pages, reader: Reader) -> Response:
 
 def row_of(pages: PageContext, article_id: int) -> dict[str, Any] | None:
     with pages.sessions() as session:
-        rows = inbox_rows(session, MatchFilter(article_ids=[article_id]), 1)
+        rows = with_threads(session, inbox_rows(session, MatchFilter(article_ids=[article_id]), 1))
     return with_reasons(rows)[0] if rows else None
 
 

@@ -1,10 +1,11 @@
 """A story's page: the timeline of its articles, outlets and languages, a chart of articles
-over time, and "not the same story" on each member."""
+over time, "not the same story" on each member, and the developing story (thread) the event
+belongs to; a thread's page lists its events."""
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
@@ -16,6 +17,7 @@ from monitor.pages.web import Author, BrowserRoute, CheckedForm, Reader, fragmen
 from monitor.storage.feedback import record_feedback
 from monitor.storage.pages import story_timeline
 from monitor.storage.splits import split_article
+from monitor.storage.thread_pages import marked_thread, story_thread_panel
 
 router = APIRouter(include_in_schema=False, route_class=BrowserRoute)
 actions = APIRouter(include_in_schema=False)
@@ -27,6 +29,7 @@ ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
 def story_page(request: Request, pages: Pages, reader: Reader, story_id: ObjectId) -> Response:
     with pages.sessions() as session:
         story = story_timeline(session, story_id)
+        thread = story_thread_panel(session, story_id) if story is not None else None
     if story is None:
         raise HTTPException(404, "no such story")
     articles = story["articles"]
@@ -43,6 +46,35 @@ def story_page(request: Request, pages: Pages, reader: Reader, story_id: ObjectI
         countries=countries.most_common(),
         topics=topics.most_common(),
         outlets=outlets.most_common(),
+        thread=thread,
+        current=story_id,
+        **neighbours(thread, story_id),
+    )
+
+
+def neighbours(thread: dict[str, Any] | None, story_id: int) -> dict[str, Any]:
+    """The thread's events just before and after this one (`earlier`, `later`), or None."""
+    events = thread["events"] if thread else []
+    ids = [e["id"] for e in events]
+    at = ids.index(story_id) if story_id in ids else None
+    if at is None:
+        return {"earlier": None, "later": None}
+    return {
+        "earlier": events[at - 1] if at > 0 else None,
+        "later": events[at + 1] if at + 1 < len(events) else None,
+    }
+
+
+@router.get("/threads/{thread_id}")
+def thread_page(request: Request, pages: Pages, reader: Reader, thread_id: ObjectId) -> Response:
+    """A developing story: its events oldest first (HTML for a browser; `GET /threads/{id}`
+    stays JSON for API clients)."""
+    with pages.sessions() as session:
+        thread = marked_thread(session, thread_id)
+    if thread is None:
+        raise HTTPException(404, "no such thread")
+    return render(
+        request, pages, "thread.html", thread=thread, current=None, earlier=None, later=None
     )
 
 

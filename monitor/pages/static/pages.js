@@ -70,6 +70,19 @@
         break;
       }
       case "r": case "x": case "s": press(event.key); break;
+      case "t": {
+        // The selected item's developing story (its story page's thread panel), else its story.
+        var row = selected();
+        var story = row && (row.querySelector("a.badge.developing") || row.querySelector("a.story"));
+        if (story) window.location.href = story.href;
+        break;
+      }
+      case "n": case "p": {
+        // Later / earlier event of the developing story on a story page.
+        var step = document.querySelector('.thread-nav a[data-key="' + event.key + '"]');
+        if (step) window.location.href = step.href;
+        break;
+      }
       case "/": {
         var search = document.getElementById("search");
         if (search) { event.preventDefault(); search.focus(); search.select(); }

@@ -1,0 +1,145 @@
+"""Read queries behind the pages' developing stories: a thread with each event marked relevant
+and alerted, the inbox's "developing" badges, and the thread an outbox alert was sent with.
+
+Like `monitor.storage.pages`, each function runs a fixed number of statements whatever the
+number of events or rows it returns (a test counts them)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.feedback import effective_relevance
+from monitor.storage.events import get_thread, threads_of
+from monitor.storage.feedback import latest_relevance
+from monitor.storage.schema import Alert, EventThread, Match, Thread
+from monitor.values import AlertType
+
+EVENT_ALERTS = (AlertType.MATCH_CREATED, AlertType.STORY_DEVELOPING, AlertType.STORY_UPDATED)
+
+
+def marked_thread(session: Session, thread_id: int) -> dict[str, Any] | None:
+    """The thread with its events oldest first, each with `relevant` (a member is relevant,
+    by the analyst's judgement where there is one), `best_score` and `alerts` (the alert types
+    raised for it). Four statements; None for an unknown thread."""
+    thread = get_thread(session, thread_id)
+    if thread is None:
+        return None
+    ids = [int(e["id"]) for e in thread["events"]]
+    relevance = event_relevance(session, ids)
+    alerts = event_alerts(session, ids)
+    for event in thread["events"]:
+        relevant, score = relevance.get(event["id"], (False, None))
+        event.update(relevant=relevant, best_score=score, alerts=alerts.get(event["id"], []))
+    return thread
+
+
+def story_thread_panel(session: Session, story_id: int) -> dict[str, Any] | None:
+    """The marked thread the event `story_id` belongs to; None when it has none."""
+    thread_id = threads_of(session, [story_id]).get(story_id)
+    return marked_thread(session, thread_id) if thread_id is not None else None
+
+
+def event_relevance(session: Session, story_ids: Sequence[int]) -> dict[int, tuple[bool, float]]:
+    """Per event: whether any member is relevant, and its members' best score."""
+    found: dict[int, tuple[bool, float]] = {}
+    if not story_ids:
+        return found
+    query = select(
+        Match.story_id, Match.relevant, Match.score, latest_relevance(Match.article_id)
+    ).where(Match.story_id.in_(list(story_ids)))
+    for story_id, tagger, score, judged in session.execute(query):
+        story = int(story_id or 0)  # never NULL: the query asks for these events
+        relevant, best = found.get(story, (False, float(score)))
+        found[story] = (
+            relevant or effective_relevance(bool(tagger), judged),
+            max(best, float(score)),
+        )
+    return found
+
+
+def event_alerts(session: Session, story_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Per event, the types of the alerts raised for it (under any rule), in a fixed order."""
+    found: dict[int, set[str]] = defaultdict(set)
+    if not story_ids:
+        return {}
+    query = (
+        select(Alert.story_id, Alert.type)
+        .where(Alert.story_id.in_(list(story_ids)), Alert.type.in_(list(EVENT_ALERTS)))
+        .distinct()
+    )
+    for story_id, kind in session.execute(query):
+        found[int(story_id or 0)].add(str(kind))  # never NULL, as asked
+    return {s: [k for k in EVENT_ALERTS if k in kinds] for s, kinds in found.items()}
+
+
+def developing_threads(session: Session, story_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """For each of these events whose thread holds more than one event: the thread's id and
+    event count. One statement."""
+    ids = sorted({int(s) for s in story_ids})
+    if not ids:
+        return {}
+    query = (
+        select(EventThread.story_id, Thread.id, Thread.event_count)
+        .join(Thread, Thread.id == EventThread.thread_id)
+        .where(EventThread.story_id.in_(ids), Thread.event_count > 1)
+    )
+    return {
+        int(story): {"thread_id": int(thread), "event_count": int(count)}
+        for story, thread, count in session.execute(query)
+    }
+
+
+def alert_threads(session: Session, alert_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """For each alert about one event: the event's id, its thread now (id and event count)
+    and the thread's earlier events as the alert carried them. One statement."""
+    if not alert_ids:
+        return {}
+    query = (
+        select(Alert.id, Alert.story_id, Thread.id, Thread.event_count, Alert.payload)
+        .outerjoin(EventThread, EventThread.story_id == Alert.story_id)
+        .outerjoin(Thread, Thread.id == EventThread.thread_id)
+        .where(Alert.id.in_(sorted(set(alert_ids))), Alert.story_id.is_not(None))
+    )
+    return {
+        int(alert): {
+            "story_id": int(story or 0),  # never NULL, as asked
+            "thread_id": int(thread) if thread is not None else None,
+            "event_count": int(count or 1),
+            "earlier": carried_events(payload),
+        }
+        for alert, story, thread, count, payload in session.execute(query)
+    }
+
+
+def carried_events(payload: str) -> list[dict[str, Any]]:
+    """The thread's earlier events in an alert body (`thread.events`), oldest first."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return []
+    thread = body.get("thread") if isinstance(body, Mapping) else None
+    events = thread.get("events") if isinstance(thread, Mapping) else None
+    if not isinstance(events, list):
+        return []
+    return [carried_event(e) for e in events if isinstance(e, Mapping) and "id" in e]
+
+
+def carried_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    seen = event.get("first_seen_at")
+    try:
+        first_seen = datetime.fromisoformat(seen) if isinstance(seen, str) else None
+    except ValueError:
+        first_seen = None
+    return {
+        "id": int(event["id"]),
+        "title": str(event.get("title", "")),
+        "outlets_count": int(event.get("outlets_count") or 1),
+        "first_seen_at": first_seen,
+    }

@@ -1,11 +1,13 @@
 """The pages in a real browser (Debian's Chromium through Playwright) against a real `monitor
 run` over loopback feeds in en/es/pt/ru: filters, keyboard triage, splitting a story, a
-hostile title, and the screenshots the README shows."""
+hostile title, a developing story (with and without JavaScript), and the screenshots the
+README shows."""
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,9 @@ from monitor.loopback import FeedServer
 from tests.browser_support import (
     FEEDS,
     HOSTILE_TITLE,
+    VIEWPORT,
     RunningMonitor,
+    Story,
     Watched,
     chromium_or_skip,
     launched_browser,
@@ -26,6 +30,24 @@ from tests.browser_support import (
 from tests.browser_support import LoopbackFeeds as Outlets
 
 pytestmark = pytest.mark.slow
+DOCKED = "Russian warships dock in Havana for joint naval exercises with Cuba"
+LEFT = "Russian warships leave Havana after joint naval exercises with Cuba"
+# One developing story: the warships dock, and three days later (another event) they leave;
+# the follow-up is published once the first is processed, as news arrives.
+THREAD_FEEDS: dict[str, list[Story]] = {
+    "en": [
+        Story("en-dock", DOCKED, "A Russian frigate and a tanker arrived in Cuba for a visit.", 80),
+    ],
+    "es": [
+        Story(
+            "es-bogota",
+            "Rusia ofrece a Colombia cooperación nuclear civil",
+            "El embajador ruso en Bogotá propuso un acuerdo sobre energía nuclear con Colombia.",
+            9,
+        ),
+    ],
+}
+FOLLOW_UP = Story("en-leave", LEFT, "The Russian frigate and the tanker left Cuba today.", 1)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +63,36 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningMonitor
         workdir = tmp_path_factory.mktemp("monitor")
         with running_monitor(workdir, Outlets(server, FEEDS)) as running:
             yield running
+
+
+@pytest.fixture(scope="module")
+def developing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningMonitor]:
+    """A second service whose warships story developed: two events of one thread."""
+    chromium_or_skip()
+    with FeedServer() as server:
+        workdir = tmp_path_factory.mktemp("developing")
+        outlets = Outlets(server, THREAD_FEEDS)
+        with running_monitor(workdir, outlets) as running:
+            outlets.publish("en", FOLLOW_UP)
+            running.wait_for_matches(outlets.article_count)
+            yield running
+
+
+@dataclass(frozen=True, slots=True)
+class Developing:
+    """The two events' ids and their thread's."""
+
+    docked: int
+    left: int
+    thread: int
+
+
+def developing_ids(service: RunningMonitor) -> Developing:
+    by_title = {m["title"]: m["story_id"] for m in service.matches()}
+    with service.client() as api:
+        thread = api.get(f"/stories/{by_title[LEFT]}").json()["thread"]
+    assert [e["title"] for e in thread["events"]] == [DOCKED, LEFT], thread
+    return Developing(by_title[DOCKED], by_title[LEFT], thread["id"])
 
 
 @pytest.fixture
@@ -166,6 +218,54 @@ class TestStory:
         assert any(j.get("article_id") == leaving and j.get("same_story") is False for j in judged)
         page.page.reload()
         assert page.page.locator("tr.member").count() == len(members) - 1
+
+
+class TestDevelopingStory:
+    def test_badge_panel_and_thread_without_javascript(
+        self, developing: RunningMonitor, browser: Any
+    ) -> None:
+        """With JavaScript off, the inbox badge leads to the follow-up's thread panel (both
+        events, the follow-up highlighted), whose links reach the earlier event and the
+        thread's page."""
+        ids = developing_ids(developing)
+        context = browser.new_context(viewport=VIEWPORT, java_script_enabled=False)
+        try:
+            page = context.new_page()
+            page.goto(developing.base_url + "/")
+            badge = page.locator(f"article.item:has(a.title:text-is('{LEFT}')) a.badge.developing")
+            assert badge.inner_text() == "developing · 2 events"
+            badge.click()
+            page.wait_for_url(f"**/stories/{ids.left}#thread")
+            events = page.locator("section#thread tr.event")
+            assert events.all_inner_texts()[0].count(DOCKED) == 1 and events.count() == 2
+            assert page.locator("section#thread tr.event.current a").inner_text() == LEFT
+            page.locator(f"section#thread tr.event a:text-is('{DOCKED}')").click()
+            page.wait_for_url(f"**/stories/{ids.docked}")
+            assert page.locator("h1").inner_text() == DOCKED
+            assert page.locator("tr.event.current a").inner_text() == DOCKED
+            page.locator("section#thread a.thread-link").click()
+            page.wait_for_url(f"**/threads/{ids.thread}")
+            assert page.locator("tr.event").count() == 2
+            assert page.locator("tr.event.current").count() == 0
+        finally:
+            context.close()
+
+    def test_t_opens_the_thread_and_n_p_walk_its_events(
+        self, developing: RunningMonitor, page: Watched
+    ) -> None:
+        """t on the selected inbox row opens its story's thread panel; p and n go to the
+        earlier and later event; nothing reports an error."""
+        ids = developing_ids(developing)
+        page.page.goto(developing.base_url + "/")
+        page.page.locator(f"article.item:has(a.title:text-is('{LEFT}')) .outlet").click()
+        page.page.keyboard.press("t")
+        page.page.wait_for_url(f"**/stories/{ids.left}#thread")
+        page.page.keyboard.press("p")
+        page.page.wait_for_url(f"**/stories/{ids.docked}")
+        page.page.keyboard.press("n")
+        page.page.wait_for_url(f"**/stories/{ids.left}")
+        assert page.page.locator("h1").inner_text() == LEFT
+        assert page.errors == []
 
 
 class TestHostileTitle:

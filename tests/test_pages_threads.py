@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.storage.events import get_story_thread
 from monitor.storage.thread_pages import alert_threads, developing_threads, marked_thread
 from monitor.tagging import Tagger
-from tests.feedback_support import match_by_title
+from tests.feedback_support import match_by_title, process_headlines
 from tests.pages_support import HTMX, Clock, counted_statements, form_post, page_client
 from tests.test_events_storage import NOW, WARSHIPS, WARSHIPS_LATER, feeds, processor, publish
+from tests.test_pages import HOSTILE
 
 WARSHIPS_TODAY = WARSHIPS + " today"
 LULA = "Putin receives Lula in Moscow to talk about grain and fertiliser trade"
@@ -168,6 +169,27 @@ class TestThreadPage:
     def test_bad_thread(self, client: TestClient, path: str, status: int) -> None:
         """An unknown thread is a 404; an id that is not a positive number a 422."""
         assert client.get(path).status_code == status
+
+
+class TestEscaping:
+    def test_hostile_thread_title_is_inert(
+        self, client: TestClient, stored: Thread, tagger: Tagger
+    ) -> None:
+        """A thread titled with <script> and onerror= shows them as text on the story and
+        thread pages, which carry no inline script or handler and the CSP."""
+        process_headlines(stored.sessions, tagger, [HOSTILE], now=LATER, outlet="hostile")
+        story = int(str(match_by_title(stored.sessions, HOSTILE)["story_id"]))
+        with stored.sessions() as session:
+            thread = get_story_thread(session, story)
+        assert thread is not None
+        for path in (f"/stories/{story}", f"/threads/{thread['id']}"):
+            response = client.get(path)
+            panel = section(response.text, 'id="thread"', "</section>")
+            assert "&lt;script&gt;alert(1)&lt;/script&gt;" in panel, path
+            assert "<script>alert" not in response.text and "<img src=x" not in response.text
+            assert "script-src 'self'" in response.headers["content-security-policy"]
+            assert not re.search(r"<script(?![^>]*\bsrc=)", response.text), path
+            assert not re.search(r"<[^>]+\son[a-z]+\s*=", response.text), path
 
 
 class TestInboxBadge:

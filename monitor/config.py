@@ -96,6 +96,15 @@ class StorySettings(Section):
     model_file: Path = Path("config/stories.toml")
     seed_duplicate_threshold: float = Field(default=0.85, gt=0, le=1)
     processing_lease_s: float = Field(default=600, gt=0)
+    # Where the processor keeps its window index between runs; "" keeps none (rebuilt from the
+    # database at each start).
+    index_dir: str = "var/index"
+    # Window vectors above which the window index searches approximately instead of exactly.
+    approximate_above: int = Field(default=200_000, ge=1)
+
+    @property
+    def index_path(self) -> Path | None:
+        return Path(self.index_dir) if self.index_dir else None
 
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")

@@ -10,7 +10,8 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,10 +28,10 @@ from monitor.storage.stories import (
     lock_story_assignment,
     save_processed,
     select_stored_vectors,
-    select_story_window,
     upsert_matches,
 )
-from monitor.stories import BatchArticle, BruteForceIndex, assign_events
+from monitor.stories import BatchArticle, assign_events
+from monitor.story_window import StoryWindow
 from monitor.tagging import Tagger
 from monitor.values import MatchRecord, PendingArticle, ProcessedArticle, ProcessSummary
 from monitor.vectors import Vectors, decode_vector, encode_vector
@@ -69,6 +70,26 @@ class Processor:
     stopping: threading.Event = field(default_factory=threading.Event)
     # The same-event and same-thread weights (None: the cosine at same_story_threshold).
     models: StoryModels | None = None
+    # Where the window index is saved between runs (None: rebuilt from the database each start).
+    index_dir: Path | None = None
+    window: StoryWindow = field(init=False)
+
+    def __post_init__(self) -> None:
+        settings, model_id = self.settings, self.tagger.embedder.model_id
+        self.window = StoryWindow(
+            model_id,
+            settings.window_days,
+            self.index_dir,
+            approximate_above=settings.approximate_above,
+        )
+
+    def open_window(self) -> None:
+        """Load the window index now (else the first batch does)."""
+        self.window.open(self.sessions, self.clock())
+
+    def save_window(self) -> bool:
+        """Save the window index for the next start (when a folder is configured)."""
+        return self.window.save()
 
     def story_models(self) -> StoryModels:
         settings = self.settings
@@ -99,20 +120,21 @@ class Processor:
 
     def process_batch(self, pending: Sequence[PendingArticle]) -> ProcessSummary:
         """Encode and tag outside any transaction; then, in one transaction holding the story
-        lock, read the window, assign events and threads, store everything and raise the
-        alerts."""
+        lock, bring the window index up to date, read the window articles nearest the batch,
+        assign events and threads, store everything and raise the alerts."""
         items = [(a.title, a.summary) for a in pending]
         blobs, vectors = stored_form(self.tagger.embed_items(items))
         nearest = self.tagger.seeds.nearest(vectors)
         relevances = self.tagger.assess_all(items, nearest)
         version = self.tagger.version
         now = self.clock()
+        self.window.open(self.sessions, now)
         with self.sessions.begin() as session:
             lock_story_assignment(session)
             decisions = assign_events(
                 [batch_article(a) for a in pending],
                 vectors,
-                self.story_window(session, now),
+                self.window.candidates(session, vectors, now),
                 nearest,
                 self.story_models(),
                 self.settings.seed_duplicate_threshold,
@@ -142,20 +164,6 @@ class Processor:
             seed_duplicates=sum(d.seed_duplicate is not None for d in decisions),
             relevant=sum(r.relevant for r in relevances),
             alerts=alerts,
-        )
-
-    def story_window(self, session: Session, now: datetime) -> BruteForceIndex:
-        since = now - timedelta(days=self.settings.window_days)
-        rows = select_story_window(session, since, self.tagger.embedder.model_id)
-        if not rows.article_ids:
-            return BruteForceIndex((), (), np.zeros((0, 0), dtype=np.float32))
-        return BruteForceIndex(
-            tuple(rows.article_ids),
-            tuple(rows.event_ids),
-            np.vstack([decode_vector(b) for b in rows.vectors]),
-            tuple(rows.thread_ids),
-            tuple(rows.times),
-            tuple(rows.texts),
         )
 
     def alert_matches(

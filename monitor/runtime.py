@@ -60,7 +60,15 @@ def build_processor(
     """The processing stage over `sessions`; loads the configured model unless given one."""
     tagger = open_tagger_for(settings, embedder or open_embedder_for(settings))
     models = story_models_for(settings.stories, tagger.embedder.model_id)
-    return Processor(sessions, tagger, settings.stories, clock, settings.alerts, models=models)
+    return Processor(
+        sessions,
+        tagger,
+        settings.stories,
+        clock,
+        settings.alerts,
+        models=models,
+        index_dir=settings.stories.index_path,
+    )
 
 
 class LazyEmbedder:
@@ -171,20 +179,37 @@ async def open_runtime(
         ingestor.clock = clock
         processor = build_processor(settings, sessions, clock, embedder()) if process else None
         runtime = Runtime(settings, sessions, clock, ingestor, dispatcher, embedder, processor)
-        if process:  # encoders load their weights on first use: do it while the first cycle runs
-            runtime.warming = asyncio.create_task(asyncio.to_thread(warm_up, embedder))
+        if processor is not None:  # weights load on first use: do it while the first cycle runs
+            runtime.warming = asyncio.create_task(asyncio.to_thread(warm_up, embedder, processor))
         try:
             yield runtime
         finally:
             runtime.release_claims()
             if runtime.warming is not None:
                 await asyncio.gather(runtime.warming, return_exceptions=True)
+            if processor is not None:
+                await asyncio.to_thread(save_window, processor)
 
 
-def warm_up(embedder: LazyEmbedder) -> None:
-    """Embed one text so the first batch does not wait for the weights; a failure here is
-    logged, and met again (and reported) by the first batch."""
+def warm_up(embedder: LazyEmbedder, processor: Processor | None = None) -> None:
+    """Embed one text so the first batch does not wait for the weights, and load the
+    processor's window index; a failure here is logged, and met again (and reported) by the
+    first batch."""
     try:
         embedder().embed(["warm-up"])
     except Exception:
         log.warning("the embedder failed to warm up", exc_info=True)
+    if processor is not None:
+        try:
+            processor.open_window()
+        except Exception:
+            log.warning("the window index failed to load", exc_info=True)
+
+
+def save_window(processor: Processor) -> None:
+    """Save the window index for the next start; a failure is logged (the next start then
+    rebuilds it from the database)."""
+    try:
+        processor.save_window()
+    except Exception:
+        log.warning("could not save the window index", exc_info=True)

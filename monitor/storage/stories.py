@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.storage.articles import dialect_insert
@@ -19,6 +19,9 @@ from monitor.storage.schema import Article, EventThread, Match, Story
 from monitor.values import MatchRecord, PendingArticle, ProcessedArticle, StoredVector
 
 STORY_LOCK_KEY = 7_261_001  # PostgreSQL advisory lock serialising story assignment
+# Candidate ids bound per window query: well under the bound-parameter limits of SQLite 3.32+
+# (32,766) and PostgreSQL (65,535).
+WINDOW_IDS_PER_QUERY = 5_000
 
 
 def claim_pending_articles(
@@ -79,10 +82,25 @@ class WindowRows:
     vectors: list[bytes]
 
 
-def select_story_window(session: Session, since: datetime, model_id: str) -> WindowRows:
+def select_story_window(
+    session: Session, since: datetime, model_id: str, article_ids: Sequence[int] | None = None
+) -> WindowRows:
     """The articles first seen since `since` with their events, threads, publication times,
-    texts and vectors."""
-    rows = session.execute(
+    texts and vectors, in article-id order; with `article_ids`, only those of them (the
+    candidates the window index found: read in chunks that keep under every driver's limit on
+    bound parameters)."""
+    if article_ids is None:
+        return window_rows(session.execute(window_query(since, model_id)).all())
+    wanted = sorted(set(article_ids))
+    rows: list[Any] = []
+    for start in range(0, len(wanted), WINDOW_IDS_PER_QUERY):
+        chunk = wanted[start : start + WINDOW_IDS_PER_QUERY]
+        rows += session.execute(window_query(since, model_id).where(Article.id.in_(chunk))).all()
+    return window_rows(rows)
+
+
+def window_query(since: datetime, model_id: str) -> Select[*tuple[Any, ...]]:
+    return (
         select(
             Article.id,
             Article.story_id,
@@ -100,7 +118,10 @@ def select_story_window(session: Session, since: datetime, model_id: str) -> Win
             Article.embedding.is_not(None),
         )
         .order_by(Article.id)
-    ).all()
+    )
+
+
+def window_rows(rows: Sequence[Any]) -> WindowRows:
     return WindowRows(
         [r[0] for r in rows],
         [int(r[1] or 0) for r in rows],
@@ -109,6 +130,26 @@ def select_story_window(session: Session, since: datetime, model_id: str) -> Win
         [(r[4], r[5]) for r in rows],
         [bytes(r[6] or b"") for r in rows],
     )
+
+
+def count_window_vectors(
+    session: Session, model_id: str, since: datetime, up_to_watermark: int
+) -> int:
+    """How many stored vectors of `model_id` first seen since `since` have a match id at or
+    below `up_to_watermark` (what a window index read up to that watermark must hold; see
+    monitor.storage.vectors)."""
+    query = (
+        select(func.count())
+        .select_from(Article)
+        .join(Match, Match.article_id == Article.id)
+        .where(
+            Match.id <= up_to_watermark,
+            Article.embedding_model == model_id,
+            Article.embedding.is_not(None),
+            Article.first_seen_at >= since,
+        )
+    )
+    return session.scalar(query) or 0
 
 
 def save_processed(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +240,9 @@ class TestDevelopingStory:
             events = page.locator("section#thread tr.event")
             assert events.all_inner_texts()[0].count(DOCKED) == 1 and events.count() == 2
             assert page.locator("section#thread tr.event.current a").inner_text() == LEFT
+            docked_at = developing.feeds.now - timedelta(hours=THREAD_FEEDS["en"][0].hours_ago)
+            published = page.locator("section#thread tr.event .published").all_inner_texts()
+            assert published[0] == "published " + docked_at.strftime("%Y-%m-%d %H:%M")
             page.locator(f"section#thread tr.event a:text-is('{DOCKED}')").click()
             page.wait_for_url(f"**/stories/{ids.docked}")
             assert page.locator("h1").inner_text() == DOCKED
@@ -251,10 +255,11 @@ class TestDevelopingStory:
             context.close()
 
     def test_t_opens_the_thread_and_n_p_walk_its_events(
-        self, developing: RunningMonitor, page: Watched
+        self, developing: RunningMonitor, page: Watched, tmp_path: Path
     ) -> None:
         """t on the selected inbox row opens its story's thread panel; p and n go to the
-        earlier and later event; nothing reports an error."""
+        earlier and later event; nothing reports an error. Leaves a 1280×800 PNG of the
+        follow-up's page (the README's, with MONITOR_SCREENSHOTS_DIR)."""
         ids = developing_ids(developing)
         page.page.goto(developing.base_url + "/")
         page.page.locator(f"article.item:has(a.title:text-is('{LEFT}')) .outlet").click()
@@ -265,6 +270,8 @@ class TestDevelopingStory:
         page.page.keyboard.press("n")
         page.page.wait_for_url(f"**/stories/{ids.left}")
         assert page.page.locator("h1").inner_text() == LEFT
+        shot = save_screenshot(page.page, tmp_path, "developing-story")
+        assert png_size(shot) == (1280, 800)
         assert page.errors == []
 
 

@@ -101,6 +101,8 @@ class TestStoryPanel:
         assert 'class="event current"' in follow_up and 'aria-current="page"' in follow_up
         assert "this event" in follow_up and "this event" not in first
         assert WARSHIPS_LATER in follow_up and "<td>1</td>" in follow_up
+        assert "published <time" in first and "2026-11-22 12:00</time>" in first
+        assert "published <time" in follow_up and "2026-11-25 12:00</time>" in follow_up
         assert f'href="/threads/{stored.thread_id}"' in panel
 
     def test_events_are_marked_relevant_and_alerted(

@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.feedback import effective_relevance
 from monitor.storage.events import get_thread, threads_of
 from monitor.storage.feedback import latest_relevance
-from monitor.storage.schema import Alert, EventThread, Match, Thread
+from monitor.storage.schema import Alert, Article, EventThread, Match, Thread
 from monitor.values import AlertType
 
 EVENT_ALERTS = (AlertType.MATCH_CREATED, AlertType.STORY_DEVELOPING, AlertType.STORY_UPDATED)
@@ -26,17 +26,24 @@ EVENT_ALERTS = (AlertType.MATCH_CREATED, AlertType.STORY_DEVELOPING, AlertType.S
 
 def marked_thread(session: Session, thread_id: int) -> dict[str, Any] | None:
     """The thread with its events oldest first, each with `relevant` (a member is relevant,
-    by the analyst's judgement where there is one), `best_score` and `alerts` (the alert types
-    raised for it). Four statements; None for an unknown thread."""
+    by the analyst's judgement where there is one), `best_score`, `alerts` (the alert types
+    raised for it) and `published_at` (its earliest member's publication time, which differs
+    from first seen when a feed is read late). Five statements; None for an unknown thread."""
     thread = get_thread(session, thread_id)
     if thread is None:
         return None
     ids = [int(e["id"]) for e in thread["events"]]
     relevance = event_relevance(session, ids)
     alerts = event_alerts(session, ids)
+    published = event_published(session, ids)
     for event in thread["events"]:
         relevant, score = relevance.get(event["id"], (False, None))
-        event.update(relevant=relevant, best_score=score, alerts=alerts.get(event["id"], []))
+        event.update(
+            relevant=relevant,
+            best_score=score,
+            alerts=alerts.get(event["id"], []),
+            published_at=published.get(event["id"]),
+        )
     return thread
 
 
@@ -62,6 +69,18 @@ def event_relevance(session: Session, story_ids: Sequence[int]) -> dict[int, tup
             max(best, float(score)),
         )
     return found
+
+
+def event_published(session: Session, story_ids: Sequence[int]) -> dict[int, datetime]:
+    """Per event, its earliest member's publication time."""
+    if not story_ids:
+        return {}
+    query = (
+        select(Article.story_id, func.min(Article.published_at))
+        .where(Article.story_id.in_(list(story_ids)))
+        .group_by(Article.story_id)
+    )
+    return {int(s or 0): t for s, t in session.execute(query)}  # never NULL: these events
 
 
 def event_alerts(session: Session, story_ids: Sequence[int]) -> dict[int, list[str]]:

@@ -117,15 +117,20 @@ def plain_text(markup: str | None) -> str:
         extractor.close()
         markup = "".join(extractor.parts)
     text = html.unescape(markup).replace("\u00a0", " ")
-    text = "".join(ch for ch in text if ch.isprintable() or ch.isspace())
+    # Each distinct character is judged once (a feed's text has a few dozen), not each one.
+    unprintable = {ord(ch): None for ch in set(text) if not (ch.isprintable() or ch.isspace())}
+    if unprintable:
+        text = text.translate(unprintable)
     return WHITESPACE.sub(" ", text).strip()
 
 
 def fold_text(text: str) -> str:
     """Lower-case, accents removed, punctuation turned into single spaces."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return NON_WORD.sub(" ", stripped).strip()
+    if not decomposed.isascii():
+        marks = {ord(ch): None for ch in set(decomposed) if unicodedata.combining(ch)}
+        decomposed = decomposed.translate(marks) if marks else decomposed
+    return NON_WORD.sub(" ", decomposed).strip()
 
 
 def content_fingerprint(title: str, summary: str) -> str | None:

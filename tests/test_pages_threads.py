@@ -165,6 +165,13 @@ class TestThreadPage:
         thread = client.get(f"/threads/{stored.thread_id}", headers=plain).json()
         assert [e["title"] for e in thread["events"]] == [WARSHIPS, WARSHIPS_LATER]
 
+    def test_login_needed_when_reads_need_the_token(self, stored: Thread, tagger: Tagger) -> None:
+        """With reads behind the token, the thread page sends a browser to the login form."""
+        with page_client(stored.sessions, tagger, api={"require_token_for_reads": True}) as c:
+            response = c.get(f"/threads/{stored.thread_id}")
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/login?next=%2Fthreads%2F{stored.thread_id}"
+
     @pytest.mark.parametrize(
         ("path", "status"), [("/threads/999999", 404), ("/threads/abc", 422), ("/threads/0", 422)]
     )

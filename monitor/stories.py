@@ -20,15 +20,9 @@ from typing import Protocol
 
 import numpy as np
 
-from monitor.events import (
-    Evidence,
-    SameEventModel,
-    StoryModels,
-    gap_hours,
-    gather_evidence,
-    same_event_probability,
-)
+from monitor.events import SameEventModel, StoryModels, gap_hours, same_event_probability
 from monitor.relevance import NearestSeed
+from monitor.story_evidence import Evidence, gather_evidence
 from monitor.vectors import Vectors
 
 # Only the most similar candidates are weighed by the full decision; below the floor no

@@ -19,6 +19,7 @@ from monitor.events import (
     parse_published,
     same_event_probability,
 )
+from monitor.story_evidence import name_key
 from monitor.story_files import load_story_models, story_models_for, write_story_models
 
 
@@ -28,13 +29,14 @@ class TestEvidence:
         evidence = gather_evidence(
             "Putin hosts Venezuela's Maduro", "Both leaders met. Maduros left."
         )
-        assert {"venez", "madur"} <= evidence.names
-        assert "putin" not in evidence.names and "both" not in evidence.names
+        assert {name_key("Venezuela"), name_key("Maduro")} <= evidence.names
+        assert name_key("Putin") in evidence.openers
+        assert name_key("Putin") not in evidence.names and name_key("Both") not in evidence.names
 
     def test_cyrillic_names_and_numbers(self) -> None:
         """Russian names count as names; numbers keep their decimals whatever the separator."""
         evidence = gather_evidence("Россия и Венесуэла подписали 12 соглашений на 2,5 млрд", "")
-        assert "венес" in evidence.names
+        assert name_key("Venezuela") in evidence.names
         assert evidence.numbers == {"12", "2.5"}
 
     def test_conflict_and_agreement_features(self) -> None:

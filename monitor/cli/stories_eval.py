@@ -191,7 +191,8 @@ def eval_stories(ctx: click.Context, file: Path, output_format: str) -> None:
 def fit_same_event(ctx: click.Context, file: Path, output: Path | None) -> None:
     """Fit the same-event and same-thread weights on FILE's labelled pairs (`same_event`,
     `same_thread`, each side's `published`); print cross-validated precision, recall and F1 per
-    level and origin; `--output` writes the weights (e.g. config/stories.toml)."""
+    level and origin, and per level at other cuts, with folds grouped so that pairs sharing an
+    article are held out together; `--output` writes the weights (e.g. config/stories.toml)."""
     from monitor.evaluation import read_jsonl
     from monitor.events import StoryModels, fit_story_models
     from monitor.runtime import open_embedder_for
@@ -212,7 +213,8 @@ def fit_same_event(ctx: click.Context, file: Path, output: Path | None) -> None:
     if output:
         comment = (
             f"Same-event and same-thread weights for {embedder.model_id}, fitted on {file.name}\n"
-            "by `monitor eval fit-same-event`; cross-validated (5 folds x 5 repeats):\n" + summary
+            "by `monitor eval fit-same-event`; cross-validated (5 folds x 10 repeats, grouped:\n"
+            "pairs sharing an article are held out together):\n" + summary
         )
         models = StoryModels(fits["event"].model, fits["thread"].model)
         write_story_models(output, models, embedder.model_id, comment)
@@ -220,11 +222,21 @@ def fit_same_event(ctx: click.Context, file: Path, output: Path | None) -> None:
 
 
 def describe_fits(fits: Mapping[str, LevelFit]) -> str:
+    """Held-out figures per level and origin at the shipped cut, then each level's figures at
+    other cuts (the precision a stricter cut buys) and its held-out log-loss."""
     rows = []
     for level, fit in fits.items():
         rows.append([level, "all", fit.precision, fit.recall, fit.f1, fit.pairs])
         rows += [[level, o, *v] for o, v in fit.by_origin.items()]
-    return render_table(["level", "origin", "P (CV)", "R (CV)", "F1 (CV)", "pairs"], rows)
+    table = render_table(["level", "origin", "P (CV)", "R (CV)", "F1 (CV)", "pairs"], rows)
+    sweep = [
+        [level, f"{cut:.2f}" + (" *" if cut == fit.model.threshold else ""), p, r, f1]
+        for level, fit in fits.items()
+        for cut, p, r, f1 in fit.sweep
+    ]
+    cuts = render_table(["level", "cut", "P (CV)", "R (CV)", "F1 (CV)"], sweep)
+    losses = ", ".join(f"{level} {fit.log_loss}" for level, fit in fits.items())
+    return f"{table}\n\n{cuts}\n(* the shipped cut)  log-loss (CV): {losses}"
 
 
 @click.command("thread")

@@ -11,8 +11,11 @@ every country (and Russia's state) matches its own flag token without listing it
 
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +23,15 @@ from typing import Any
 
 from monitor.config import AlertSettings, read_toml
 from monitor.errors import ConfigError
-from monitor.normalize import fold_text
+from monitor.normalize import NON_WORD, fold_text
 
 GAZETTEER_FILES = ("russia.toml", "latam.toml", "context.toml", "topics.toml")
 NOT_CONTEXT = ("traps", "names_when_capitalised", "source_voice")
 LIST_JOINERS = r"(?:\s+(?:and|y|e|и|or|o|ou|или|&))?\s+"
 REGIONAL_INDICATOR_A = 0x1F1E6
+ALTERNATIVES = "\x00"  # stands for the alternation of terms in a matcher's template
+SELECTED_PATTERNS_KEPT = 1024  # per matcher: expressions of the terms some text's keys select
+SHORTEST_STEM = 3  # a shorter `word*` stem is not looked up first: its matcher always runs
 CUT_WORD_MIN_CHARS = 4  # a shorter cut-off word could begin too many names
 FLAG = re.compile("[\U0001f1e6-\U0001f1ff]{2}")
 WORD = re.compile(r"\w+")
@@ -34,14 +40,146 @@ RULE_KEY_NOUNS = {"countries": "country", "topics": "topic"}
 
 @dataclass(frozen=True, slots=True)
 class TermMatcher:
-    """One category of terms compiled into a single regular expression."""
+    """One category of terms compiled into a single regular expression.
+
+    Every term has a key word the text must show for it to match (see `term_keys`): a stem for
+    a `word*` token, which a word of the text must begin with, else a whole word. A text showing
+    no key cannot match, and the slow many-branched expression is not run on it at all; one
+    showing a few runs an expression of only the terms with those keys, in the same order (the
+    others cannot match anywhere in it, so the matches are the same). `first_words` None: no
+    such shortcut, the whole expression always runs.
+    """
 
     name: str
     pattern: re.Pattern[str]
+    first_words: frozenset[str] | None = None
+    first_stems: frozenset[str] = frozenset()
+    least_keys: int = 1  # a match holds this many terms, so as many key words in the text
+    template: str = ""  # the pattern with ALTERNATIVES where the terms' alternation goes
+    alternatives: tuple[tuple[str, str, bool], ...] = ()  # (regex, key, key is a stem), in order
+    selected: dict[tuple[frozenset[str], frozenset[str]], re.Pattern[str]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
+    def pattern_for(self, folded: str) -> re.Pattern[str] | None:
+        """The expression to run on this text: None when it cannot match."""
+        if self.first_words is None or not self.alternatives:
+            return self.pattern
+        words, prefixes = text_words(folded)
+        found = self.first_words & words
+        stems = self.first_stems & prefixes if self.first_stems else frozenset()
+        if not found and not stems:
+            return None
+        if self.least_keys > 1 and len(found) + len(stems) < self.least_keys:
+            counts = Counter(folded.split())
+            occurrences = sum(counts[word] for word in found) + sum(
+                count for word, count in counts.items() for stem in stems if word.startswith(stem)
+            )
+            if occurrences < self.least_keys:
+                return None
+        pattern = self.selected.get((found, stems))
+        if pattern is None:
+            chosen = [
+                regex
+                for regex, key, stem in self.alternatives
+                if (key in stems if stem else key in found)
+            ]
+            pattern = (
+                self.pattern
+                if len(chosen) == len(self.alternatives)
+                else re.compile(self.template.replace(ALTERNATIVES, "|".join(chosen)))
+            )
+            if len(self.selected) >= SELECTED_PATTERNS_KEPT:
+                self.selected.clear()
+            self.selected[found, stems] = pattern
+        return pattern
+
+    def may_match(self, folded: str) -> bool:
+        return self.pattern_for(folded) is not None
 
     def find(self, folded: str) -> list[str]:
         """Every distinct matched text, in order of appearance."""
-        return list(dict.fromkeys(m.group(0) for m in self.pattern.finditer(folded)))
+        pattern = self.pattern_for(folded)
+        if pattern is None:
+            return []
+        return list(dict.fromkeys([m.group(0) for m in pattern.finditer(folded)]))
+
+    def sub(self, replacement: str, folded: str) -> str:
+        pattern = self.pattern_for(folded)
+        return folded if pattern is None else pattern.sub(replacement, folded)
+
+
+class TermGroup(dict[str, TermMatcher]):
+    """Named matchers of one kind (countries, kinds of Russian actor, contexts, topics), with an
+    index from first words and stems to the matchers whose terms begin so: `find_each` runs only
+    the matchers a text's words can start, instead of asking each matcher in turn."""
+
+    def __init__(self, matchers: Mapping[str, TermMatcher]) -> None:
+        super().__init__(matchers)
+        self.order = {name: number for number, name in enumerate(matchers)}
+        self.by_word: dict[str, set[str]] = {}
+        self.by_stem: dict[str, set[str]] = {}
+        self.always: set[str] = set()
+        for name, matcher in matchers.items():
+            if matcher.first_words is None:
+                self.always.add(name)
+                continue
+            for word in matcher.first_words:
+                self.by_word.setdefault(word, set()).add(name)
+            for stem in matcher.first_stems:
+                self.by_stem.setdefault(stem, set()).add(name)
+        self.words = frozenset(self.by_word)
+        self.stems = frozenset(self.by_stem)
+
+    def find_each(self, folded: str) -> dict[str, list[str]]:
+        """Each matcher's `find` on the text, for those that found something, in group order."""
+        words, prefixes = text_words(folded)
+        candidates = set(self.always)
+        for word in self.words & words:
+            candidates |= self.by_word[word]
+        for stem in self.stems & prefixes:
+            candidates |= self.by_stem[stem]
+        return {
+            name: found
+            for name in sorted(candidates, key=self.order.__getitem__)
+            if (found := self[name].find(folded))
+        }
+
+
+def find_each(group: Mapping[str, TermMatcher], folded: str) -> dict[str, list[str]]:
+    """Each matcher's matches in the text, for those that matched, in the group's order."""
+    if isinstance(group, TermGroup):
+        return group.find_each(folded)
+    return {name: found for name, matcher in group.items() if (found := matcher.find(folded))}
+
+
+@functools.lru_cache(maxsize=64)
+def text_words(folded: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The words of a folded text, and every beginning of them of at least SHORTEST_STEM
+    characters ("rus", "russ", "russia"): what `TermMatcher.may_match` looks its key words and
+    stems up in. Cached: one text meets every matcher of the gazetteer in turn."""
+    words = frozenset(folded.split())
+    return words, frozenset().union(*map(word_beginnings, words))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def word_beginnings(word: str) -> frozenset[str]:
+    """A word's beginnings of at least SHORTEST_STEM characters, itself included."""
+    return frozenset(word[:end] for end in range(SHORTEST_STEM, len(word) + 1))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def fold_word(word: str) -> str:
+    """`fold_text` of one word, cached: words recur from text to text."""
+    return fold_text(word)
+
+
+def fold(text: str) -> str:
+    """`fold_text`, sooner for plain ASCII (no accents to decompose and strip: lower case and
+    punctuation only)."""
+    if text.isascii():
+        return NON_WORD.sub(" ", text.lower()).strip()
+    return fold_text(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,21 +196,27 @@ class Gazetteer:
     fingerprint: str
     # one-word stems → ("russia", kind) or ("country", code): completes a word cut off at the end
     stems: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    stem_order: tuple[str, ...] = ()  # the stems sorted, to find those a word begins quickly
 
     def complete_cut_word(self, word: str) -> tuple[str, str] | None:
         """The side a text's last word, cut off mid-word at a fixed length ("…president of
         venezu"), can only belong to; None when it is short, whole or could be several."""
         if len(word) < CUT_WORD_MIN_CHARS or word in self.stems:
             return None
-        sides = {side for stem, side in self.stems.items() if stem.startswith(word)}
+        order = self.stem_order or tuple(sorted(self.stems))
+        sides = set()
+        for stem in order[bisect.bisect_left(order, word) :]:
+            if not stem.startswith(word):
+                break
+            sides.add(self.stems[stem])
         return sides.pop() if len(sides) == 1 else None
 
     def remove_traps(self, folded: str) -> str:
-        return self.traps.pattern.sub(" ", folded)
+        return self.traps.sub(" ", folded)
 
     def remove_source_voice(self, folded: str) -> tuple[str, list[str]]:
         """The text without a Russian outlet naming itself ("dijo a Sputnik"), and what was cut."""
-        return self.source_voice.pattern.sub(" ", folded), self.source_voice.find(folded)
+        return self.source_voice.sub(" ", folded), self.source_voice.find(folded)
 
     def remove_lower_case_names(self, text: str) -> str:
         """Blank the words of the raw text that are names only when capitalised, where they are
@@ -80,24 +224,72 @@ class Gazetteer:
         there (some sources lower-case whole headlines)."""
         if text == text.lower():
             return text
-
-        def keep_or_blank(word: re.Match[str]) -> str:
-            found = word.group(0)
-            is_common_word = found[0].islower() and self.names_when_capitalised.pattern.fullmatch(
-                fold_text(found)
-            )
-            return " " if is_common_word else found
-
-        return WORD.sub(keep_or_blank, text)
+        names = self.names_when_capitalised.pattern
+        common = {
+            word
+            for word in set(WORD.findall(text))
+            if word[0].islower() and names.fullmatch(fold_word(word))
+        }
+        if not common:
+            return text
+        return WORD.sub(lambda word: " " if word.group(0) in common else word.group(0), text)
 
 
 def compile_terms(name: str, terms: Iterable[str]) -> TermMatcher:
+    terms = list(terms)
     alternatives = sorted(
         {term_regex(term) for term in terms if fold_text(term)}, key=len, reverse=True
     )
     if not alternatives:
-        return TermMatcher(name, re.compile(r"(?!x)x"))
-    return TermMatcher(name, re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)"))
+        return TermMatcher(name, re.compile(r"(?!x)x"), frozenset())
+    return keyed_matcher(name, rf"(?<!\w)(?:{ALTERNATIVES})(?!\w)", alternatives, terms)
+
+
+def keyed_matcher(
+    name: str, template: str, alternatives: list[str], terms: list[str], least_keys: int = 1
+) -> TermMatcher:
+    """The matcher of `template` with the alternation of `alternatives` (regexes of `terms`, in
+    the order they are tried), with each term's key word (see `TermMatcher`)."""
+    pattern = re.compile(template.replace(ALTERNATIVES, "|".join(alternatives)))
+    keys = term_keys(terms)
+    if keys is None:
+        return TermMatcher(name, pattern)
+    keyed = tuple((regex, *keys[regex]) for regex in alternatives)
+    return TermMatcher(
+        name,
+        pattern,
+        frozenset(key for _, key, stem in keyed if not stem),
+        frozenset(key for _, key, stem in keyed if stem),
+        least_keys,
+        template,
+        keyed,
+    )
+
+
+def term_keys(terms: Iterable[str]) -> dict[str, tuple[str, bool]] | None:
+    """Each term's regex → a word a text must have for the term to match, and whether it is a
+    stem a word of the text begins with (the end of a `word*` token) rather than a whole word.
+    The longest of the term's folded words (long words are rarer in text than short ones), of
+    equally long ones the one fewest other terms share ("ambassador" of "Russian ambassador").
+    None when a term has no word to look up, or only stems shorter than SHORTEST_STEM."""
+    words_of = {}
+    for term in terms:
+        if not fold_text(term):
+            continue
+        keys = [
+            (part, star and i == len(parts) - 1)
+            for token in term.split()
+            for star, parts in [(token.endswith("*"), fold_text(token.rstrip("*")).split())]
+            for i, part in enumerate(parts)
+            if not (star and i == len(parts) - 1 and len(part) < SHORTEST_STEM)
+        ]
+        if not keys:
+            return None
+        words_of[term_regex(term)] = keys
+    shared = Counter(key for keys in words_of.values() for key in set(keys))
+    return {
+        regex: min(keys, key=lambda k: (-len(k[0]), shared[k])) for regex, keys in words_of.items()
+    }
 
 
 def term_regex(term: str) -> str:
@@ -129,14 +321,11 @@ def flag_of(code: str) -> str:
 def compile_country_list(terms: Iterable[str]) -> TermMatcher:
     """Three or more country names in a row, joined only by commas or list words: a list
     ("Brazil, Russia, India and China"), not a relation."""
-    one = (
-        "(?:"
-        + "|".join(sorted({term_regex(t) for t in terms if fold_text(t)}, key=len)[::-1])
-        + ")"
-    )
-    return TermMatcher(
-        "country_list", re.compile(rf"(?<!\w){one}(?:{LIST_JOINERS}{one}){{2,}}(?!\w)")
-    )
+    terms = list(terms)
+    alternatives = sorted({term_regex(t) for t in terms if fold_text(t)}, key=len)[::-1]
+    one = f"(?:{ALTERNATIVES})"
+    template = rf"(?<!\w){one}(?:{LIST_JOINERS}{one}){{2,}}(?!\w)"
+    return keyed_matcher("country_list", template, alternatives, terms, least_keys=3)
 
 
 def word_stems(
@@ -170,15 +359,19 @@ def load_gazetteer(directory: Path) -> Gazetteer:
             *context.get("foreign", {}).get("terms", []),
         ]
         return Gazetteer(
-            russia={k: compile_terms(k, v) for k, v in russia.items()},
-            countries={code: compile_terms(code, v) for code, v in countries.items()},
+            russia=TermGroup({k: compile_terms(k, v) for k, v in russia.items()}),
+            countries=TermGroup({code: compile_terms(code, v) for code, v in countries.items()}),
             region=compile_terms("region", data["latam.toml"]["region"]["terms"]),
-            context={
-                k: compile_terms(k, v["terms"]) for k, v in context.items() if k not in NOT_CONTEXT
-            },
-            topics={
-                k: compile_terms(k, v["terms"]) for k, v in data["topics.toml"]["topics"].items()
-            },
+            context=TermGroup(
+                {
+                    k: compile_terms(k, v["terms"])
+                    for k, v in context.items()
+                    if k not in NOT_CONTEXT
+                }
+            ),
+            topics=TermGroup(
+                {k: compile_terms(k, v["terms"]) for k, v in data["topics.toml"]["topics"].items()}
+            ),
             traps=compile_terms("traps", context["traps"]["terms"]),
             names_when_capitalised=compile_terms(  # optional: older files lack it
                 "names_when_capitalised",
@@ -189,7 +382,8 @@ def load_gazetteer(directory: Path) -> Gazetteer:
             ),
             country_list=compile_country_list(names),
             fingerprint=digest(data),
-            stems=word_stems(russia, countries),
+            stems=(stems := word_stems(russia, countries)),
+            stem_order=tuple(sorted(stems)),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{directory}: malformed gazetteer: missing or wrong {exc}") from None

@@ -8,13 +8,13 @@ American or Caribbean countries, not when both merely appear (lists, markets, sp
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from monitor.gazetteer import FLAG, Gazetteer, flag_token, flag_tokens
-from monitor.normalize import fold_text
+from monitor.gazetteer import FLAG, Gazetteer, find_each, flag_token, flag_tokens, fold, fold_word
 
 ACTOR_KINDS = ("state", "officials", "companies", "military", "media")
 STRONG_ACTOR_KINDS = ("officials", "companies", "military", "media")
@@ -119,20 +119,18 @@ def gather_evidence(gazetteer: Gazetteer, title: str, summary: str) -> Evidence:
     """The sides, context and topics one text shows. A side named only to be excluded ("from
     Venezuela, not Russia") is a contrast, not evidence of that side."""
     written = DATELINE.sub(" ", f"{title} | {summary}" if summary else title)
-    folded = gazetteer.remove_traps(
-        fold_text(gazetteer.remove_lower_case_names(flag_tokens(written)))
-    )
+    folded = gazetteer.remove_traps(fold(gazetteer.remove_lower_case_names(flag_tokens(written))))
     folded, voice = gazetteer.remove_source_voice(folded)
-    context = {name: found for name, m in gazetteer.context.items() if (found := m.find(folded))}
+    context = find_each(gazetteer.context, folded)
     russia, countries = find_sides(gazetteer, folded)
     side_terms = [t for ts in (*russia.values(), *countries.values()) for t in ts]
     if contrasts := find_contrasts(folded, context.pop("negation", ()), side_terms):
         context["contrast"] = contrasts
         for contrast in contrasts:
-            folded = re.sub(rf"(?<!\w){re.escape(contrast)}(?!\w)", " ", folded)
+            folded = whole_phrase(contrast).sub(" ", folded)
         russia, countries = find_sides(gazetteer, folded)
     add_cut_word(gazetteer, written, folded, russia, countries)
-    topics = [name for name, m in gazetteer.topics.items() if m.find(folded)]
+    topics = list(find_each(gazetteer.topics, folded))
     if voice:
         context["source_voice"] = voice
     if is_enumeration(
@@ -168,11 +166,7 @@ def find_sides(
     gazetteer: Gazetteer, folded: str
 ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Russia's terms by kind of actor, and each Latin American country's terms."""
-    russia = {kind: found for kind, m in gazetteer.russia.items() if (found := m.find(folded))}
-    countries = {
-        code: found for code, m in gazetteer.countries.items() if (found := m.find(folded))
-    }
-    return russia, countries
+    return find_each(gazetteer.russia, folded), find_each(gazetteer.countries, folded)
 
 
 def find_contrasts(folded: str, negations: Sequence[str], side_terms: Sequence[str]) -> list[str]:
@@ -180,12 +174,27 @@ def find_contrasts(folded: str, negations: Sequence[str], side_terms: Sequence[s
     found = []
     for negation in negations:
         for term in side_terms:
-            pattern = (
-                rf"(?<!\w){re.escape(negation)}\s+(?:{CONTRAST_LINKS}\s+)?{re.escape(term)}(?!\w)"
-            )
-            if contrast := re.search(pattern, folded):
+            if contrast := contrast_pattern(negation, term).search(folded):
                 found.append(contrast.group(0))
     return found
+
+
+# Compiled once per phrase or pair of terms (the same few terms recur from text to text).
+@functools.lru_cache(maxsize=4096)
+def whole_phrase(phrase: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)")
+
+
+@functools.lru_cache(maxsize=4096)
+def contrast_pattern(negation: str, term: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(?<!\w){re.escape(negation)}\s+(?:{CONTRAST_LINKS}\s+)?{re.escape(term)}(?!\w)"
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def neighbours_pattern(first: str, second: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(first)}((?:\s+\w+)?)\s+{re.escape(second)}(?!\w)")
 
 
 def is_enumeration(folded: str, russia_terms: Sequence[str], latam_terms: Sequence[str]) -> bool:
@@ -194,9 +203,7 @@ def is_enumeration(folded: str, russia_terms: Sequence[str], latam_terms: Sequen
     for first, second in ((russia_terms, latam_terms), (latam_terms, russia_terms)):
         for a in first:
             for b in second:
-                between = re.search(
-                    rf"(?<!\w){re.escape(a)}((?:\s+\w+)?)\s+{re.escape(b)}(?!\w)", folded
-                )
+                between = neighbours_pattern(a, b).search(folded)
                 if between and set(between.group(1).split()) <= LIST_WORDS:
                     return True
     return False
@@ -249,17 +256,25 @@ def extract_features(evidence: Evidence, seed_similarity: float) -> dict[str, fl
 
 def contributions(model: RelevanceModel, features: Mapping[str, float]) -> dict[str, float]:
     """Each feature's signed push on the logit (weight × value), for those that push at all."""
-    pushes = {name: model.weights.get(name, 0.0) * value for name, value in features.items()}
-    return {name: push for name, push in pushes.items() if push}
+    weights = model.weights
+    return {
+        name: push
+        for name, value in features.items()
+        if value and (push := weights.get(name, 0.0) * value)
+    }
 
 
 def score_features(model: RelevanceModel, features: Mapping[str, float]) -> float:
-    logit = model.bias + sum(contributions(model, features).values())
+    return score_pushes(model, contributions(model, features))
+
+
+def score_pushes(model: RelevanceModel, pushes: Mapping[str, float]) -> float:
+    logit = model.bias + sum(pushes.values())
     return 1.0 / (1.0 + math.exp(-logit))
 
 
 def is_bulletin_heading(gazetteer: Gazetteer, text: str) -> bool:
-    return bool(gazetteer.context["bulletin"].find(fold_text(text))) if text else False
+    return bool(gazetteer.context["bulletin"].find(fold(text))) if text else False
 
 
 def roundup_parts(gazetteer: Gazetteer, title: str, summary: str) -> list[tuple[str, str]]:
@@ -305,13 +320,13 @@ def assess(
     similarity = nearest_seed.similarity if nearest_seed else 0.0
     parts = roundup_parts(gazetteer, title, summary)
     found = [gather_evidence(gazetteer, t, s) for t, s in parts]
-    features = [extract_features(e, similarity) for e in found]
-    scores = [score_features(model, f) for f in features]
+    pushes = [contributions(model, extract_features(e, similarity)) for e in found]
+    scores = [score_pushes(model, p) for p in pushes]
     best = max(range(len(parts)), key=scores.__getitem__)
     evidence, score = found[best], scores[best]
     relevant = score >= model.threshold
     reasons = explain(evidence, nearest_seed)
-    reasons["contributions"] = top_contributions(model, features[best])
+    reasons["contributions"] = top_pushes(pushes[best])
     if len(parts) > 1:
         reasons["roundup_line"] = " | ".join(p for p in parts[best] if p)
     return Relevance(
@@ -325,23 +340,44 @@ def assess(
 
 def top_contributions(model: RelevanceModel, features: Mapping[str, float]) -> dict[str, float]:
     """The few features that moved the score most, with their signed push on the logit."""
-    pushes = sorted(contributions(model, features).items(), key=lambda kv: -abs(kv[1]))
-    return {name: round(push, 2) for name, push in pushes[:TOP_CONTRIBUTIONS]}
+    return top_pushes(contributions(model, features))
+
+
+def top_pushes(pushes: Mapping[str, float]) -> dict[str, float]:
+    ranked = sorted(pushes.items(), key=lambda kv: -abs(kv[1]))
+    return {name: round(push, 2) for name, push in ranked[:TOP_CONTRIBUTIONS]}
 
 
 def as_written(text: str, folded_terms: Sequence[str]) -> list[str]:
     """Matched terms as the text writes them (accents, case, flag emoji), not folded."""
-    words = [(m.start(), m.end(), written_fold(m.group(0))) for m in WRITTEN_WORD.finditer(text)]
+    matches, folded = written_words(text)
     shown = []
     for term in folded_terms:
         tokens = term.split()
-        for i in range(len(words) - len(tokens) + 1):
-            if [w for _, _, w in words[i : i + len(tokens)]] == tokens:
-                shown.append(text[words[i][0] : words[i + len(tokens) - 1][1]])
+        size = len(tokens)
+        start = 0
+        while True:
+            try:
+                i = folded.index(tokens[0], start) if tokens else start
+            except ValueError:
+                shown.append(term)
                 break
-        else:
-            shown.append(term)
+            if i + size > len(folded):
+                shown.append(term)
+                break
+            if folded[i : i + size] == tokens:
+                shown.append(text[matches[i].start() : matches[i + size - 1].end()])
+                break
+            start = i + 1
     return list(dict.fromkeys(shown))
+
+
+@functools.lru_cache(maxsize=16)
+def written_words(text: str) -> tuple[list[re.Match[str]], list[str]]:
+    """The words of a written text and their folded forms. Cached: the reasons of one item look
+    up every group of terms in the same text."""
+    matches = list(WRITTEN_WORD.finditer(text))
+    return matches, list(map(written_fold, [m.group(0) for m in matches]))
 
 
 def explain(evidence: Evidence, nearest_seed: NearestSeed | None) -> dict[str, object]:
@@ -369,8 +405,9 @@ def explain(evidence: Evidence, nearest_seed: NearestSeed | None) -> dict[str, o
     return reasons
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def written_fold(word: str) -> str:
-    return flag_token(word) if FLAG.fullmatch(word) else fold_text(word)
+    return flag_token(word) if FLAG.fullmatch(word) else fold_word(word)
 
 
 # A word of the written text, or a flag emoji (shown as the flag it is).

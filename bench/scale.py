@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -343,6 +344,12 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL admin URL (default: SQLite)")
     parser.add_argument("--build", nargs=2, metavar=("URL", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--serve", nargs=3, metavar=("URL", "SIZE", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--keep-dir",
+        help="SQLite only: keep each size's database here and reuse it on the next run "
+        "(the serving child still adds its batches to it)",
+    )
+    parser.add_argument("--build-only", action="store_true", help="fill the databases, no more")
     args = parser.parse_args()
     if args.build:
         build(args.build[0], int(args.build[1]))
@@ -357,11 +364,27 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
-            url, name = fresh_database(args.database_url, Path(tmp), size)
+            kept = args.keep_dir and not args.database_url
+            workdir = Path(args.keep_dir) if kept else Path(tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            url, name = fresh_database(args.database_url, workdir, size)
+            built_marker = workdir / f"scale-{size}.built"
             try:
                 started = time.perf_counter()
-                child("--build", url, str(size))
+                if not (kept and built_marker.exists()):
+                    if kept:
+                        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+                    child("--build", url, str(size))
+                    if kept:
+                        built_marker.touch()
                 built_s = time.perf_counter() - started
+                if args.build_only:
+                    print(f"{backend} {size:,} built in {built_s:.0f} s", flush=True)
+                    continue
+                if kept:  # the service adds its batches: to a copy, so the kept one is reused
+                    copy = Path(tmp) / f"scale-{size}.db"
+                    shutil.copyfile(url.removeprefix("sqlite:///"), copy)
+                    url = f"sqlite:///{copy}"
                 figures = json.loads(child("--serve", url, str(size), str(Path(tmp) / f"ix{size}")))
             finally:
                 if name and args.database_url:

@@ -1,10 +1,17 @@
-"""The window index: stored vectors kept in memory across batches, searched exactly.
+"""The window index: stored vectors kept in memory across batches, searched exactly up to a
+size and approximately above it.
 
 One index holds the vectors of one embedding model, sharded by UTC day of first sighting (a
 window of N days is N shards; expiry drops whole shards and trims the oldest one). A shard is a
 list of blocks of at most `BLOCK_ROWS` float32 rows, so adding a batch never copies the
 window, and a search multiplies the queries with one block at a time, keeping only the best
 `k` per query: the whole queries × window matrix is never built.
+
+Above `approximate_above` rows the index turns approximate (monitor.approximate_index): each
+day becomes float16 vectors plus 4-bit product-quantiser codes, a fast scan of the codes picks
+candidates per day and those are scored exactly, so the similarities reported stay exact and
+only a neighbour the codes rank too low can be missed (bench/scale.py measures how often).
+It stays approximate until rebuilt.
 
 The database stays the only source of truth. `refresh_from` reads what was stored since the
 index's watermark (see monitor.storage.vectors) and `rebuild` reads everything again; `save`
@@ -23,12 +30,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy.orm import Session
 from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
+from monitor.approximate_index import TRAIN_ROWS, Codebook, CodedShard
 from monitor.storage.vectors import VectorRows, stream_vectors
 from monitor.vectors import Vectors
 
@@ -39,6 +48,9 @@ NO_ARTICLE = -1
 INDEX_FORMAT = 1
 # Above this many indexed rows a search may use an approximate index (see WindowIndex).
 DEFAULT_APPROXIMATE_ABOVE = 200_000
+# Candidates a day's code scan hands to the exact scoring, at least (more when `k` is larger):
+# with 8 the exact nearest was among them for every one of 5,000 articles at 1M (bench).
+MIN_FETCH_PER_DAY = 16
 Int64s = npt.NDArray[np.int64]
 
 
@@ -115,9 +127,18 @@ class WindowIndex:
     added_locally: set[int] = field(default_factory=set)
     # Above this many rows the index may answer approximately; at or below it, exactly.
     approximate_above: int = field(default=DEFAULT_APPROXIMATE_ABOVE, kw_only=True)
+    # The approximate mode: the codebook and the days as coded shards (`shards` is then empty).
+    codebook: Codebook | None = field(default=None, kw_only=True)
+    coded: dict[int, CodedShard] = field(default_factory=dict, kw_only=True)
 
     def __len__(self) -> int:
-        return sum(block.size for block in self.blocks())
+        exact = sum(block.size for block in self.blocks())
+        return exact + sum(shard.live() for shard in self.coded.values())
+
+    @property
+    def mode(self) -> str:
+        """ "approximate" once the index has grown past `approximate_above`, else "exact"."""
+        return "exact" if self.codebook is None else "approximate"
 
     def blocks(self, since: float | None = None) -> Iterator[Block]:
         """Every block of the shards that can hold rows first seen at or after `since`."""
@@ -141,7 +162,29 @@ class WindowIndex:
         days = (rows.seen_at // SECONDS_PER_DAY).astype(np.int64)
         for day in np.unique(days):
             picked = rows_at(rows, np.flatnonzero(days == day))
-            self.append_to_shard(int(day), picked)
+            if self.codebook is None:
+                self.append_to_shard(int(day), picked)
+            else:
+                self.append_coded(int(day), picked, None)
+        if self.codebook is None and len(self) > self.approximate_above:
+            self.become_approximate()
+
+    def append_coded(self, day: int, rows: VectorRows, codes: npt.NDArray[np.uint8] | None) -> None:
+        assert self.codebook is not None
+        shard = self.coded.get(day)
+        if shard is None:
+            shard = self.coded[day] = CodedShard.empty(self.codebook)
+        shard.append(rows.article_ids, rows.groups, rows.seen_at, rows.vectors, codes)
+
+    def become_approximate(self) -> None:
+        """Train a codebook on a sample of the rows and turn every day into a coded shard."""
+        blocks = list(self.blocks())
+        total = sum(block.size for block in blocks)
+        sample = sample_rows(blocks, max(1, total // TRAIN_ROWS), self.dim)
+        self.codebook = Codebook.train(sample)
+        for day in sorted(self.shards):
+            for block in self.shards.pop(day):
+                self.append_coded(day, block_rows(block), None)
 
     def append_to_shard(self, day: int, rows: VectorRows) -> None:
         blocks = self.shards.setdefault(day, [])
@@ -164,6 +207,10 @@ class WindowIndex:
             mask = block.seen_at[: block.size] >= cut
             dropped += block.size - int(mask.sum())
             block.keep(mask)
+        for day in [d for d in self.coded if d < cut_day]:
+            dropped += self.coded.pop(day).live()
+        if cut_day in self.coded:
+            dropped += self.coded[cut_day].hide_before(cut)
         return dropped
 
     def update_groups(self, article_ids: Iterable[int], groups: Iterable[int]) -> None:
@@ -174,6 +221,10 @@ class WindowIndex:
             hits = np.flatnonzero(np.isin(block.ids[: block.size], wanted))
             for row in hits:
                 block.groups[row] = new_group[int(block.ids[row])]
+        for shard in self.coded.values():
+            hits = np.flatnonzero(np.isin(shard.ids[: shard.size], wanted))
+            for row in hits:
+                shard.groups[row] = new_group[int(shard.ids[row])]
 
     def nearest(self, queries: Vectors, k: int = 1, since: datetime | None = None) -> Neighbours:
         """The `k` indexed articles most similar (cosine of normalised rows) to each query, among
@@ -197,6 +248,10 @@ class WindowIndex:
         cut = None if since is None else since.timestamp()
         with one_blas_thread():
             best = self.scan(queries, k, cut, allowed, best)
+            if self.coded:
+                best = self.scan_coded(
+                    np.ascontiguousarray(queries, np.float32), k, cut, allowed, best
+                )
         missing = np.isneginf(best.similarities)
         best.article_ids[missing] = NO_ARTICLE
         best.groups[missing] = NO_ARTICLE
@@ -216,9 +271,34 @@ class WindowIndex:
             best = merge_best(best, block, scores, k)
         return best
 
+    def scan_coded(
+        self, queries: Vectors, k: int, cut: float | None, allowed: Int64s | None, best: Neighbours
+    ) -> Neighbours:
+        """The approximate mode's search: per day the best codes, scored exactly (or, for an
+        `allowed` list, those rows scored exactly)."""
+        floor = -np.inf if cut is None else cut
+        first_day = -(2**62) if cut is None else int(cut // SECONDS_PER_DAY)
+        fetch = max(k, MIN_FETCH_PER_DAY)
+        for day in sorted(d for d in self.coded if d >= first_day):
+            shard = self.coded[day]
+            if allowed is not None:
+                rows = shard.rows_of(allowed, floor)
+                if not len(rows):
+                    continue
+                scores = queries @ shard.vectors[rows].astype(np.float32).T
+                positions = np.broadcast_to(rows, scores.shape)
+            else:
+                positions = shard.candidates(queries, fetch)
+                scores = shard.exact_scores(queries, positions, floor)
+            safe = np.where(positions >= 0, positions, 0)
+            best = merge_candidates(best, shard.ids[safe], shard.groups[safe], scores, k)
+        return best
+
     def rebuild(self, session: Session, since: datetime | None) -> None:
         """Forget everything and read every stored vector since `since` again."""
         self.shards.clear()
+        self.coded.clear()
+        self.codebook = None
         self.added_locally.clear()
         self.watermark = 0
         self.refresh_from(session, since)
@@ -246,18 +326,31 @@ class WindowIndex:
     def save(self, directory: Path) -> None:
         """Write the index and its watermark under `directory` (replacing an earlier save)."""
         directory.mkdir(parents=True, exist_ok=True)
-        blocks = list(self.blocks())
         partial = directory / "vectors.tmp.npz"
-        np.savez(
-            partial,
-            ids=np.concatenate([np.zeros(0, np.int64)] + [b.ids[: b.size] for b in blocks]),
-            groups=np.concatenate([np.zeros(0, np.int64)] + [b.groups[: b.size] for b in blocks]),
-            seen_at=np.concatenate([np.zeros(0)] + [b.seen_at[: b.size] for b in blocks]),
-            vectors=np.concatenate(
-                [np.zeros((0, self.dim), "<f2")]
-                + [b.vectors[: b.size].astype("<f2") for b in blocks]
-            ),
-        )
+        if self.codebook is None:
+            blocks = list(self.blocks())
+            np.savez(
+                partial,
+                ids=joined([b.ids[: b.size] for b in blocks], np.int64),
+                groups=joined([b.groups[: b.size] for b in blocks], np.int64),
+                seen_at=joined([b.seen_at[: b.size] for b in blocks], np.float64),
+                vectors=joined(
+                    [b.vectors[: b.size].astype("<f2") for b in blocks], "<f2", self.dim
+                ),
+            )
+        else:
+            shards = [self.coded[day] for day in sorted(self.coded)]
+            for shard in shards:
+                shard.compact()
+            np.savez(
+                partial,
+                ids=joined([s.ids[: s.size] for s in shards], np.int64),
+                groups=joined([s.groups[: s.size] for s in shards], np.int64),
+                seen_at=joined([s.seen_at[: s.size] for s in shards], np.float64),
+                vectors=joined([s.vectors[: s.size] for s in shards], "<f2", self.dim),
+                codes=np.concatenate([s.codes[: s.size] for s in shards]),
+                centroids=self.codebook.centroids,
+            )
         partial.replace(directory / "vectors.npz")
         meta = {"format": INDEX_FORMAT, "model_id": self.model_id, "dim": self.dim}
         meta["watermark"] = self.watermark
@@ -288,6 +381,49 @@ def excluded_rows(
         outside = ~np.isin(block.ids[: block.size], allowed)
         excluded = outside if excluded is None else excluded | outside
     return excluded
+
+
+def joined(parts: list[npt.NDArray[Any]], dtype: Any, dim: int | None = None) -> npt.NDArray[Any]:
+    """The parts concatenated (an empty array of the right shape when there are none)."""
+    empty = np.zeros((0,) if dim is None else (0, dim), dtype=dtype)
+    return np.concatenate([empty, *parts]).astype(dtype, copy=False)
+
+
+def sample_rows(blocks: list[Block], step: int, dim: int) -> Vectors:
+    """Every `step`-th row of the blocks, as float32."""
+    parts = [np.zeros((0, dim), np.float32)]
+    offset = 0
+    for block in blocks:
+        first = (-offset) % step
+        parts.append(block.vectors[first : block.size : step])
+        offset += block.size
+    sample: Vectors = np.concatenate(parts)
+    return sample
+
+
+def block_rows(block: Block) -> VectorRows:
+    return VectorRows(
+        block.ids[: block.size],
+        block.groups[: block.size],
+        block.seen_at[: block.size],
+        block.vectors[: block.size],
+        0,
+    )
+
+
+def merge_candidates(
+    best: Neighbours, ids: Int64s, groups: Int64s, scores: Vectors, k: int
+) -> Neighbours:
+    """The best `k` per query of `best` and of these candidates (queries × candidates)."""
+    all_ids = np.concatenate([best.article_ids, ids], axis=1)
+    all_groups = np.concatenate([best.groups, groups], axis=1)
+    similarities = np.concatenate([best.similarities, scores.astype(np.float32)], axis=1)
+    order = np.argsort(-similarities, axis=1, kind="stable")[:, :k]
+    return Neighbours(
+        np.take_along_axis(all_ids, order, axis=1),
+        np.take_along_axis(all_groups, order, axis=1),
+        np.take_along_axis(similarities, order, axis=1),
+    )
 
 
 def block_scores(block: Block, queries: Vectors) -> Vectors:
@@ -344,9 +480,17 @@ def load_index(
         with np.load(directory / "vectors.npz") as saved:
             ids, groups, seen_at = saved["ids"], saved["groups"], saved["seen_at"]
             vectors = saved["vectors"]
+            coded = "codes" in saved.files and len(ids) > approximate_above
+            codes = saved["codes"] if coded else None
+            centroids = saved["centroids"] if coded else None
     except (OSError, ValueError, KeyError):
         return None
     index = WindowIndex(model_id, int(meta["dim"]), approximate_above=approximate_above)
+    if codes is not None and centroids is not None:
+        index.codebook = Codebook(index.dim, centroids.astype(np.float32))
+        restore_coded(index, VectorRows(ids, groups, seen_at, vectors, 0), codes)
+        index.watermark = int(meta["watermark"])
+        return index
     for start in range(0, len(ids), BLOCK_ROWS):
         stop = start + BLOCK_ROWS
         index.insert(
@@ -360,3 +504,21 @@ def load_index(
         )
     index.watermark = int(meta["watermark"])
     return index
+
+
+def restore_coded(index: WindowIndex, rows: VectorRows, codes: npt.NDArray[np.uint8]) -> None:
+    """Saved rows and their codes back into day shards, without encoding again."""
+    days = (rows.seen_at // SECONDS_PER_DAY).astype(np.int64)
+    order = np.argsort(days, kind="stable")
+    if not np.array_equal(order, np.arange(len(order))):
+        rows, codes, days = rows_at(rows, order), codes[order], days[order]
+    starts = np.flatnonzero(np.diff(days, prepend=days[:1] - 1))
+    for start, stop in zip(starts, [*starts[1:], len(days)], strict=True):
+        picked = VectorRows(
+            rows.article_ids[start:stop],
+            rows.groups[start:stop],
+            rows.seen_at[start:stop],
+            rows.vectors[start:stop],
+            0,
+        )
+        index.append_coded(int(days[start]), picked, codes[start:stop])

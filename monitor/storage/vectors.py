@@ -27,6 +27,7 @@ from monitor.storage.schema import Article, Match
 from monitor.vectors import Vectors
 
 LOAD_CHUNK_ROWS = 50_000
+StoredVectors = npt.NDArray[np.float16] | npt.NDArray[np.float32]
 NO_GROUP = -1  # an article without a story (yet)
 
 
@@ -38,7 +39,7 @@ class VectorRows:
     article_ids: npt.NDArray[np.int64]
     groups: npt.NDArray[np.int64]
     seen_at: npt.NDArray[np.float64]
-    vectors: Vectors
+    vectors: StoredVectors  # float16 as read (the stored precision), float32 when made here
     watermark: int
 
     def __len__(self) -> int:
@@ -47,13 +48,19 @@ class VectorRows:
 
 def decode_blobs(blobs: Sequence[bytes]) -> Vectors:
     """Equal-sized float16 blobs as one float32 matrix: one join, one decode."""
+    return decode_blobs_f16(blobs).astype(np.float32)
+
+
+def decode_blobs_f16(blobs: Sequence[bytes]) -> npt.NDArray[np.float16]:
+    """Equal-sized float16 blobs as one float16 matrix (one join; no copy after it): the
+    window index widens them where it needs float32, the approximate mode keeps them so."""
     if not blobs:
-        return np.zeros((0, 0), dtype=np.float32)
+        return np.zeros((0, 0), dtype=np.float16)
     joined = b"".join(blobs)
     if len(joined) != len(blobs[0]) * len(blobs):
         raise ValueError("stored vectors of one model differ in size")
-    matrix = np.frombuffer(joined, dtype="<f2").reshape(len(blobs), -1)
-    return matrix.astype(np.float32)
+    matrix: npt.NDArray[np.float16] = np.frombuffer(joined, dtype="<f2").reshape(len(blobs), -1)
+    return matrix
 
 
 def stream_vectors(
@@ -95,7 +102,8 @@ def read_vector_rows(
     )
     if since is not None:
         query = query.where(Article.first_seen_at >= since)
-    return session.execute(query).all()
+    # On the connection, not the session: plain rows, without the ORM's per-row loading.
+    return session.connection().execute(query).all()
 
 
 def rows_to_vectors(rows: Sequence[Any]) -> VectorRows:
@@ -108,7 +116,7 @@ def rows_to_vectors(rows: Sequence[Any]) -> VectorRows:
             (NO_GROUP if g is None else g for g in groups), dtype=np.int64, count=count
         ),
         seen_at=np.fromiter((s.timestamp() for s in seen), dtype=np.float64, count=count),
-        vectors=decode_blobs([bytes(b) for b in blobs]),
+        vectors=decode_blobs_f16([bytes(b) for b in blobs]),
         watermark=int(match_ids[-1]),
     )
 

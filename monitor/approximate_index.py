@@ -1,0 +1,224 @@
+"""The window index's approximate mode: a day of vectors as 4-bit product-quantiser codes
+scanned with faiss's fast scan, the candidates then scored exactly.
+
+Why this and not a graph or inverted lists (bench/scale.py, 1M clustered 512-dimension
+vectors, stories of a few articles around random centres): IVF needed half its lists probed and
+HNSW an `ef` of several hundred (and minutes to build) to find the same nearest article as an
+exact scan for 99.9 % of articles, because a story's few articles sit apart from everything
+else and no coarse partition follows them. A scan of 32-byte codes finds them (the true
+neighbour is in the best 8 of a day for every article measured) at about 1/60 of the exact
+product's cost, and the candidates are then scored with the stored float16 vectors (the
+database's own precision), so a similarity the index reports is the exact one.
+
+A `CodedShard` holds one day: article ids, groups, first-seen times, float16 vectors and codes
+in arrays grown ahead, plus the faiss index over the codes. Rows that aged out are hidden at
+once (`hide_before`) and compacted away when they are many.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from monitor.vectors import Vectors
+
+SUBQUANTIZERS = 64  # codes of 64 × 4 bits = 32 bytes a vector
+BITS_PER_SUBQUANTIZER = 4  # what faiss's fast scan runs on
+TRAIN_ROWS = 16_384  # sample the codebook is trained on (faiss uses 4,096 per subquantizer)
+ENCODE_ROWS = 50_000  # rows encoded per call, so a float32 copy stays small
+SCORE_QUERIES = 32  # queries re-scored together (bounds the gathered candidates' memory)
+HIDDEN_SHARE_TO_COMPACT = 0.125  # compact a day once this share of its rows is hidden
+GROWTH = 1.5
+MIN_CAPACITY = 1_024
+Int64s = npt.NDArray[np.int64]
+Float16s = npt.NDArray[np.float16]
+Codes = npt.NDArray[np.uint8]
+
+
+@contextmanager
+def one_faiss_thread() -> Iterator[None]:
+    """faiss on one OpenMP thread: on cores shared with the encoder a second thread was
+    measured slower (spinning), as with BLAS in monitor.window_index."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+@dataclass(frozen=True, slots=True)
+class Codebook:
+    """A trained product quantiser (its centroids, as saved)."""
+
+    dim: int
+    centroids: npt.NDArray[np.float32]
+
+    @classmethod
+    def train(cls, sample: Vectors) -> Codebook:
+        quantiser = faiss.IndexPQ(
+            sample.shape[1], SUBQUANTIZERS, BITS_PER_SUBQUANTIZER, faiss.METRIC_INNER_PRODUCT
+        )
+        with one_faiss_thread():
+            quantiser.train(np.ascontiguousarray(sample, dtype=np.float32))
+        centroids = faiss.vector_to_array(quantiser.pq.centroids).astype(np.float32)
+        return cls(sample.shape[1], centroids)
+
+    def empty_index(self) -> faiss.IndexPQ:
+        quantiser = faiss.ProductQuantizer(self.dim, SUBQUANTIZERS, BITS_PER_SUBQUANTIZER)
+        faiss.copy_array_to_vector(self.centroids, quantiser.centroids)
+        index = faiss.IndexPQ(
+            self.dim, SUBQUANTIZERS, BITS_PER_SUBQUANTIZER, faiss.METRIC_INNER_PRODUCT
+        )
+        index.pq = quantiser
+        index.is_trained = True
+        return index
+
+    def encode(self, vectors: npt.NDArray[np.floating]) -> Codes:
+        index = self.empty_index()
+        parts = [np.zeros((0, index.sa_code_size()), dtype=np.uint8)]
+        with one_faiss_thread():
+            for start in range(0, len(vectors), ENCODE_ROWS):
+                chunk = np.ascontiguousarray(vectors[start : start + ENCODE_ROWS], np.float32)
+                parts.append(index.sa_encode(chunk))
+        codes: Codes = np.concatenate(parts)
+        return codes
+
+    def scan_index(self, codes: Codes) -> faiss.IndexPQFastScan:
+        """A fast-scan index over these codes (packed, not re-encoded)."""
+        index = self.empty_index()
+        if len(codes):
+            index.add_sa_codes(np.ascontiguousarray(codes))
+        return faiss.IndexPQFastScan(index)  # type: ignore[arg-type]  # stubs lack this overload
+
+
+def grown(array: npt.NDArray[np.generic], size: int, needed: int) -> npt.NDArray[np.generic]:
+    """`array` (filled to `size`) with room for `needed` rows."""
+    if needed <= len(array):
+        return array
+    capacity = max(needed, int(len(array) * GROWTH), MIN_CAPACITY)
+    bigger = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
+    bigger[:size] = array[:size]
+    return bigger
+
+
+@dataclass(slots=True)
+class CodedShard:
+    """One day of the approximate index."""
+
+    codebook: Codebook
+    ids: Int64s
+    groups: Int64s
+    seen_at: npt.NDArray[np.float64]
+    vectors: Float16s
+    codes: Codes
+    size: int = 0
+    hidden_before: float = -np.inf  # rows first seen before this are expired, not yet removed
+    scan: faiss.IndexPQFastScan | None = field(default=None, repr=False)
+
+    @classmethod
+    def empty(cls, codebook: Codebook) -> CodedShard:
+        code_bytes = codebook.empty_index().sa_code_size()
+        return cls(
+            codebook,
+            np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.int64),
+            np.empty(0, dtype=np.float64),
+            np.empty((0, codebook.dim), dtype=np.float16),
+            np.empty((0, code_bytes), dtype=np.uint8),
+        )
+
+    def append(
+        self,
+        ids: Int64s,
+        groups: Int64s,
+        seen_at: npt.NDArray[np.float64],
+        vectors: npt.NDArray[np.floating],
+        codes: Codes | None = None,
+    ) -> None:
+        """Add rows (encoded here unless their codes are given)."""
+        count, end = len(ids), self.size + len(ids)
+        if codes is None:
+            codes = self.codebook.encode(vectors)
+        self.ids = grown(self.ids, self.size, end)  # type: ignore[assignment]
+        self.groups = grown(self.groups, self.size, end)  # type: ignore[assignment]
+        self.seen_at = grown(self.seen_at, self.size, end)  # type: ignore[assignment]
+        self.vectors = grown(self.vectors, self.size, end)  # type: ignore[assignment]
+        self.codes = grown(self.codes, self.size, end)  # type: ignore[assignment]
+        self.ids[self.size : end] = ids
+        self.groups[self.size : end] = groups
+        self.seen_at[self.size : end] = seen_at
+        self.vectors[self.size : end] = vectors
+        self.codes[self.size : end] = codes
+        if self.scan is not None and count:  # fast scan takes vectors only: encoded again
+            with one_faiss_thread():
+                self.scan.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.size = end
+
+    def fast_scan(self) -> faiss.IndexPQFastScan:
+        if self.scan is None:
+            self.scan = self.codebook.scan_index(self.codes[: self.size])
+        return self.scan
+
+    def hide_before(self, cut: float) -> int:
+        """Hide the rows first seen before `cut` (removing them once they are many); returns
+        how many became hidden."""
+        seen = self.seen_at[: self.size]
+        newly = int(((seen < cut) & (seen >= self.hidden_before)).sum())
+        self.hidden_before = max(self.hidden_before, cut)
+        hidden = int((seen < self.hidden_before).sum())
+        if hidden >= HIDDEN_SHARE_TO_COMPACT * self.size:
+            self.compact()
+        return newly
+
+    def compact(self) -> None:
+        """Remove the hidden rows now."""
+        seen = self.seen_at[: self.size]
+        if (seen < self.hidden_before).any():
+            self.keep(seen >= self.hidden_before)
+
+    def keep(self, mask: npt.NDArray[np.bool_]) -> None:
+        """Keep only the rows where `mask` is true; the scan index is packed again."""
+        kept = int(mask.sum())
+        for name in ("ids", "groups", "seen_at", "vectors", "codes"):
+            array = getattr(self, name)
+            array[:kept] = array[: self.size][mask]
+        self.size = kept
+        self.scan = None
+
+    def live(self) -> int:
+        return int((self.seen_at[: self.size] >= self.hidden_before).sum())
+
+    def candidates(self, queries: Vectors, fetch: int) -> npt.NDArray[np.int64]:
+        """Row positions of the `fetch` best codes per query (-1 where there are fewer)."""
+        with one_faiss_thread():
+            _, positions = self.fast_scan().search(np.ascontiguousarray(queries), fetch)
+        found: npt.NDArray[np.int64] = positions.astype(np.int64, copy=False)
+        return found
+
+    def exact_scores(
+        self, queries: Vectors, positions: npt.NDArray[np.int64], cut: float
+    ) -> Vectors:
+        """Cosines of each query with the rows at its `positions` (-inf for a missing row or
+        one first seen before `cut` or hidden), from the float16 vectors."""
+        scores = np.full(positions.shape, -np.inf, dtype=np.float32)
+        floor = max(cut, self.hidden_before)
+        safe = np.where(positions >= 0, positions, 0)
+        for start in range(0, len(queries), SCORE_QUERIES):
+            stop = start + SCORE_QUERIES
+            gathered = self.vectors[safe[start:stop]].astype(np.float32)
+            scores[start:stop] = np.einsum("qd,qcd->qc", queries[start:stop], gathered)
+        scores[(positions < 0) | (self.seen_at[safe] < floor)] = -np.inf
+        return scores
+
+    def rows_of(self, allowed: Int64s, cut: float) -> npt.NDArray[np.intp]:
+        """Positions of the live rows among `allowed` article ids, first seen at `cut` or after."""
+        floor = max(cut, self.hidden_before)
+        ids = self.ids[: self.size]
+        mask = np.isin(ids, allowed) & (self.seen_at[: self.size] >= floor)
+        return np.flatnonzero(mask)

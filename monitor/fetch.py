@@ -225,9 +225,11 @@ async def read_response(
     status = response.status_code
     if status != 304 and not 200 <= status < 300:
         raise status_error(status, response.headers.get("retry-after"), now)
-    body, wire_bytes = b"", 0
-    if status != 304:
-        body, wire_bytes = await read_capped_body(response, settings.max_body_bytes)
+    # A 304 has no body, but reading to its end is what lets the connection serve the next
+    # request (closing it unread closed the connection: a new one for every 304).
+    body, wire_bytes = await read_capped_body(response, settings.max_body_bytes)
+    if status == 304:
+        body = b""
     return FetchedBody(
         final_url=str(response.url),
         status=status,

@@ -118,12 +118,13 @@ def feature_rows(
     cosines: Sequence[float],
     gaps: Sequence[float | None],
     pairs: Sequence[tuple[Evidence, Evidence]],
+    features: Sequence[str] = FEATURES,
 ) -> list[list[float]]:
-    """FEATURES per pair, in order (for fitting)."""
+    """`features` (all FEATURES by default) per pair, in order (for fitting)."""
     rows = []
     for cosine, gap, (a, b) in zip(cosines, gaps, pairs, strict=True):
         values = pair_features(cosine, gap, a, b)
-        rows.append([values[name] for name in FEATURES])
+        rows.append([values[name] for name in features])
     return rows
 
 
@@ -193,15 +194,16 @@ def fit_level(
     window_h: float,
     cut: float,
     groups: Sequence[int] | None = None,
+    features: Sequence[str] = FEATURES,
 ) -> LevelFit:
     """Fit one level's logistic weights on all pairs; report them under grouped
     cross-validation (`groups`: pairs sharing a group are held out together; default: each
-    pair alone)."""
+    pair alone; `features`: the names of the rows' columns)."""
     import numpy as np
 
     from monitor.calibrate import fit_logistic, score_predictions
 
-    features, actual = np.array(rows, dtype=np.float64), np.array(labels, dtype=bool)
+    matrix, actual = np.array(rows, dtype=np.float64), np.array(labels, dtype=bool)
     inside = np.array([g is None or g <= window_h for g in gaps])
     group_of = list(groups) if groups is not None else list(range(len(actual)))
     held_out = np.zeros(len(actual))
@@ -209,8 +211,8 @@ def fit_level(
         fold_of = np.array(grouped_folds(group_of, CV_FOLDS, seed))
         for fold in range(CV_FOLDS):
             test = fold_of == fold
-            w, b = fit_logistic(features[~test], actual[~test], FIT_L2)
-            held_out[test] += 1 / (1 + np.exp(-(features[test] @ w + b))) / CV_REPEATS
+            w, b = fit_logistic(matrix[~test], actual[~test], FIT_L2)
+            held_out[test] += 1 / (1 + np.exp(-(matrix[test] @ w + b))) / CV_REPEATS
     predicted = (held_out >= cut) & inside
     overall = score_predictions(list(predicted), list(actual))
     by_origin = {}
@@ -224,9 +226,9 @@ def fit_level(
         sweep.append((swept, s.precision, s.recall, s.f1))
     gated = np.clip(np.where(inside, held_out, 0.0), 1e-6, 1 - 1e-6)
     log_loss = float(-np.mean(np.where(actual, np.log(gated), np.log(1 - gated))))
-    weights, bias = fit_logistic(features, actual, FIT_L2)
+    weights, bias = fit_logistic(matrix, actual, FIT_L2)
     model = SameEventModel(
-        {name: round(float(w), 4) for name, w in zip(FEATURES, weights, strict=True)},
+        {name: round(float(w), 4) for name, w in zip(features, weights, strict=True)},
         round(bias, 4),
         cut,
         window_h,
@@ -295,8 +297,10 @@ def fit_story_models(
     cosines: Sequence[float],
     event_window_h: float,
     thread_window_h: float,
+    features: Sequence[str] = FEATURES,
 ) -> dict[str, LevelFit]:
-    """Both levels fitted on the pairs labelled at that level (`same_event`, `same_thread`)."""
+    """Both levels fitted on the pairs labelled at that level (`same_event`, `same_thread`),
+    over `features` (all FEATURES by default; fewer to measure what each adds)."""
     fits = {}
     for level, label, window, cut in (
         ("event", "same_event", event_window_h, EVENT_CUT),
@@ -309,11 +313,12 @@ def fit_story_models(
             [cosines[i] for i in chosen],
             gaps,
             [(side_evidence(p["a"]), side_evidence(p["b"])) for p in sides],  # type: ignore[arg-type]
+            features,
         )
         labels = [bool(p[label]) for p in sides]
         origins = [str(p.get("origin", "-")) for p in sides]
         groups = pair_groups(sides)  # type: ignore[arg-type]
-        fits[level] = fit_level(rows, gaps, labels, origins, window, cut, groups)
+        fits[level] = fit_level(rows, gaps, labels, origins, window, cut, groups, features)
     return fits
 
 

@@ -100,6 +100,14 @@ class TestAssignEvents:
         [d] = assign_events(batch, np.vstack([unit(1, 0.1, 0)]), index, [None], WITH_NAMES, 0.9)
         assert d.story_id == 100
 
+    def test_a_russian_report_meets_the_english_one_by_its_names(self) -> None:
+        """Names match across scripts: a Russian report naming the same actors in Cyrillic
+        does not conflict with the English one, and joins its event."""
+        index = window((10, 100, 7, unit(1, 0, 0), 0, "Putin hosts Venezuela's Maduro"))
+        batch = [article(20, 2, "Путин принял Мадуро в Кремле")]
+        [d] = assign_events(batch, np.vstack([unit(1, 0.1, 0)]), index, [None], WITH_NAMES, 0.9)
+        assert d.story_id == 100
+
     def test_event_joined_through_a_later_member(self) -> None:
         """An event is time-bounded by its latest article: a member 40 h in lets a 70 h article
         join through it."""

@@ -25,8 +25,8 @@ from monitor.relevance import NearestSeed
 from monitor.story_evidence import Evidence, gather_evidence
 from monitor.vectors import Vectors
 
-# Only the most similar candidates are weighed by the full decision; below the floor no
-# combination of time and evidence reaches either cut with the fitted weights.
+# Only the most similar candidates are weighed by the full decision. Below the floor only a pair
+# sharing nearly all its words could still reach a cut, and such a pair has a higher cosine.
 CANDIDATES = 8
 CANDIDATE_FLOOR = 0.3
 
@@ -77,7 +77,10 @@ class VectorIndex(Protocol):
 class BruteForceIndex:
     """Exact search: one matrix product over the window (fine for tens of thousands).
     `story_ids` are the articles' events; `thread_ids`, `times` and `texts` (title, summary)
-    may be left empty (each event its own thread, times and evidence unknown)."""
+    may be left empty (each event its own thread, times and evidence unknown). `evidence`, if
+    given, is each article's `gather_evidence(title, summary)` kept from an earlier batch (a
+    long-lived window need not read every candidate's text again); else it is gathered from
+    `texts` on first use."""
 
     article_ids: tuple[int, ...]
     story_ids: tuple[int, ...]
@@ -85,6 +88,7 @@ class BruteForceIndex:
     thread_ids: tuple[int, ...] = ()
     times: tuple[datetime | None, ...] = ()
     texts: tuple[tuple[str, str], ...] = ()
+    evidence: tuple[Evidence, ...] = ()
     _evidence: dict[int, Evidence] = field(default_factory=dict, compare=False, repr=False)
 
     def similarities(self, vectors: Vectors) -> Vectors:
@@ -99,6 +103,8 @@ class BruteForceIndex:
         return self.times[position] if self.times else None
 
     def evidence_of(self, position: int) -> Evidence:
+        if self.evidence:
+            return self.evidence[position]
         if position not in self._evidence:
             title, summary = self.texts[position] if self.texts else ("", "")
             self._evidence[position] = gather_evidence(title, summary)

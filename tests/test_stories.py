@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from monitor.embed import normalise_rows
-from monitor.events import SameEventModel, StoryModels, cosine_only_models
+from monitor.events import SameEventModel, StoryModels, cosine_only_models, gather_evidence
 from monitor.relevance import NearestSeed
 from monitor.stories import BatchArticle, BruteForceIndex, assign_events
 
@@ -116,6 +117,18 @@ class TestAssignEvents:
             [article(20, 70)], np.vstack([unit(1, 0.06, 0)]), index, [None], COSINE_08, 0.9
         )
         assert d.story_id == 100 and d.nearest_article_id == 11
+
+    def test_evidence_kept_from_an_earlier_batch_is_used(self) -> None:
+        """An index given its articles' evidence decides on it without their texts."""
+        stored = gather_evidence("Putin hosts Venezuela's Maduro", "")
+        base = window((10, 100, 7, unit(1, 0, 0), 0, ""))
+        index = replace(base, texts=(), evidence=(stored,))
+        batch = [article(20, 2, "Chinese delegation meets Rodríguez in Caracas")]
+        vectors = np.vstack([unit(1, 0.1, 0)])
+        [d] = assign_events(batch, vectors, index, [None], WITH_NAMES, 0.9)
+        assert d.starts_story and d.thread_id == 7
+        [joined] = assign_events(batch, vectors, base, [None], WITH_NAMES, 0.9)
+        assert joined.story_id == 100  # no names on the stored side: no conflict
 
     def test_index_without_threads_takes_each_event_as_its_thread(self) -> None:
         """An index built without thread ids (older callers) treats an event as its own thread."""

@@ -12,10 +12,15 @@ last 7 days. Another child then acts as the service and prints:
 - start-up: the index read from the database, then again from a persisted copy (+ refresh);
 - assignment: per article of 256-article batches, the index refresh (which reads the previous
   batch, stored in between as the processor does) plus the nearest article in the window;
-- agreement: the same-story decisions (threshold 0.54) against an exact scan of the database
-  written independently of the index (one chunk at a time);
-- search: `monitor.search.search_matches` p50/p99 (index refresh, ranking, records query);
-- peak RSS of the service process (before the reference scan).
+- agreement: the same-story decisions (threshold 0.54) of the batches' articles and of
+  `--agreement-queries` more, against an exact scan of the database written independently of
+  the index (one chunk at a time);
+- mode: whether the index answered exactly or approximately (`--approximate-above`);
+- search: `monitor.search.search_matches` p50/p99 (index refresh, ranking, records query)
+  over its own index, as in the service (beside the window index: codes only when
+  approximate), whose first fill is timed apart;
+- peak RSS of the service process (before the reference scan);
+- the load average (1 min) before and after each size: the machine is shared.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.config import DatabaseSettings
 from monitor.filters import MatchFilter
-from monitor.search import search_index_for, search_matches
+from monitor.search import search_matches
 from monitor.storage import migrate
 from monitor.storage.engine import open_engine
 from monitor.storage.feeds import add_feeds
@@ -51,7 +56,7 @@ from monitor.storage.schema import Article, Match, Story
 from monitor.storage.stories import lock_story_assignment
 from monitor.storage.vectors import stream_vectors
 from monitor.values import FeedSpec
-from monitor.window_index import WindowIndex, load_index
+from monitor.window_index import DEFAULT_APPROXIMATE_ABOVE, WindowIndex, load_index
 
 DIM = 512
 MODEL = "bench-512"
@@ -222,7 +227,7 @@ def exact_decisions(
     story = np.zeros(len(queries), dtype=np.int64)
     with sessions() as session:
         for rows in stream_vectors(session, MODEL, since, 0):
-            similarity = queries @ rows.vectors.T
+            similarity = queries @ rows.vectors.astype(np.float32).T
             similarity[:, rows.article_ids >= before_id] = -np.inf  # stored after the batch
             column = similarity.argmax(axis=1)
             value = similarity[np.arange(len(queries)), column]
@@ -243,12 +248,14 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def serve(url: str, size: int, persist_dir: Path) -> dict[str, float]:
+def serve(
+    url: str, size: int, persist_dir: Path, approximate_above: int, extra_queries: int
+) -> dict[str, float | str]:
     """Child: the service's side, measured."""
     engine = open_engine(DatabaseSettings(url=url))
     sessions = sessionmaker(engine)
     since = NOW - timedelta(days=WINDOW_DAYS)
-    index = WindowIndex(MODEL, DIM)
+    index = WindowIndex(MODEL, DIM, approximate_above=approximate_above)
     started = time.perf_counter()
     with sessions() as session:
         index.refresh_from(session, since)
@@ -276,25 +283,36 @@ def serve(url: str, size: int, persist_dir: Path) -> dict[str, float]:
         next_id += BATCH
         per_article.append(cost / BATCH * 1000)
         agreements.append((queries, decisions, next_id - BATCH))
+    extra = synthetic.batch(extra_queries, known)
+    with sessions() as session:
+        index.refresh_from(session, since)  # the last batch, so the index holds every id < next_id
+    extra_decisions = [
+        decision
+        for start in range(0, len(extra), BATCH)
+        for decision in index_decisions(index, extra[start : start + BATCH], since)
+    ]
     questions = synthetic.batch(SEARCHES, known)
     embedder = FixedEmbedder(questions)
-    search_index_for(sessions, MODEL).index = index  # one index for both, as a service would
+    started = time.perf_counter()  # the search index's first fill, beside the window index
+    search_matches(sessions, embedder, "q", MatchFilter(), 20, 0.25, approximate_above)
+    search_startup_s = time.perf_counter() - started
     latencies = []
     for _ in range(SEARCHES):
         started = time.perf_counter()
-        search_matches(sessions, embedder, "q", MatchFilter(), 20, 0.25)
+        search_matches(sessions, embedder, "q", MatchFilter(), 20, 0.25, approximate_above)
         latencies.append((time.perf_counter() - started) * 1000)
     peak = peak_rss_mib()
     index.save(persist_dir)
     del index
     started = time.perf_counter()
-    restored = load_index(persist_dir, MODEL)
+    restored = load_index(persist_dir, MODEL, approximate_above=approximate_above)
     assert restored is not None
     with sessions() as session:
         restored.refresh_from(session, since)
     restart_s = time.perf_counter() - started
     agree = total = 0
-    for queries, decisions, first_id in agreements[:2]:
+    agreements.append((extra, extra_decisions, next_id))
+    for queries, decisions, first_id in [*agreements[:2], agreements[-1]]:
         reference = exact_decisions(sessions, queries, since, first_id)
         agree += sum(a == b for a, b in zip(decisions, reference, strict=True))
         total += len(decisions)
@@ -310,6 +328,8 @@ def serve(url: str, size: int, persist_dir: Path) -> dict[str, float]:
         "search_p99_ms": float(np.percentile(latencies, 99)),
         "peak_rss_mib": peak,
         "indexed": float(len(restored)),
+        "search_startup_s": search_startup_s,
+        "mode": restored.mode,
     }
 
 
@@ -345,6 +365,18 @@ def main() -> None:
     parser.add_argument("--build", nargs=2, metavar=("URL", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--serve", nargs=3, metavar=("URL", "SIZE", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument(
+        "--approximate-above",
+        type=int,
+        default=DEFAULT_APPROXIMATE_ABOVE,
+        help="rows above which the index is approximate (the [stories] setting)",
+    )
+    parser.add_argument(
+        "--agreement-queries",
+        type=int,
+        default=4096,
+        help="articles checked against the exact scan besides two batches' (512)",
+    )
+    parser.add_argument(
         "--keep-dir",
         help="SQLite only: keep each size's database here and reuse it on the next run "
         "(the serving child still adds its batches to it)",
@@ -355,7 +387,9 @@ def main() -> None:
         build(args.build[0], int(args.build[1]))
         return
     if args.serve:
-        print(json.dumps(serve(args.serve[0], int(args.serve[1]), Path(args.serve[2]))))
+        url, size, folder = args.serve[0], int(args.serve[1]), Path(args.serve[2])
+        figures = serve(url, size, folder, args.approximate_above, args.agreement_queries)
+        print(json.dumps(figures))
         return
     backend = "postgresql" if args.database_url else "sqlite"
     print(
@@ -385,7 +419,20 @@ def main() -> None:
                     copy = Path(tmp) / f"scale-{size}.db"
                     shutil.copyfile(url.removeprefix("sqlite:///"), copy)
                     url = f"sqlite:///{copy}"
-                figures = json.loads(child("--serve", url, str(size), str(Path(tmp) / f"ix{size}")))
+                load_before = os.getloadavg()[0]
+                figures = json.loads(
+                    child(
+                        "--serve",
+                        url,
+                        str(size),
+                        str(Path(tmp) / f"ix{size}"),
+                        "--approximate-above",
+                        str(args.approximate_above),
+                        "--agreement-queries",
+                        str(args.agreement_queries),
+                    )
+                )
+                load_after = os.getloadavg()[0]
             finally:
                 if name and args.database_url:
                     drop_database(args.database_url, name)
@@ -396,8 +443,10 @@ def main() -> None:
                 f"{figures['assign_ms_per_article_p50']:.3f} ms/article (worst batch "
                 f"{figures['assign_ms_per_article_max']:.3f}); agreement "
                 f"{figures['agreement']:.4f} of {figures['agreement_articles']:.0f}; search p50 "
-                f"{figures['search_p50_ms']:.1f} ms p99 {figures['search_p99_ms']:.1f} ms; "
-                f"peak RSS {figures['peak_rss_mib']:.0f} MiB",
+                f"{figures['search_p50_ms']:.1f} ms p99 {figures['search_p99_ms']:.1f} ms (its index "
+                f"filled in {figures['search_startup_s']:.1f} s); "
+                f"peak RSS {figures['peak_rss_mib']:.0f} MiB; {figures['mode']} index; "
+                f"load average {load_before:.1f} → {load_after:.1f}",
                 flush=True,
             )
 

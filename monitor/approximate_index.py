@@ -11,8 +11,10 @@ product's cost, and the candidates are then scored with the stored float16 vecto
 database's own precision), so a similarity the index reports is the exact one.
 
 A `CodedShard` holds one day: article ids, groups, first-seen times, float16 vectors and codes
-in arrays grown ahead, plus the faiss index over the codes. Rows that aged out are hidden at
-once (`hide_before`) and compacted away when they are many.
+in arrays grown ahead, plus the faiss index over the codes. Without its vectors
+(`keeps_vectors` false: 48 instead of 1,072 bytes a row) a shard scores by the codes alone, and
+its owner re-scores what it keeps from the stored vectors (search does, in its records query).
+Rows that aged out are hidden at once (`hide_before`) and compacted away when they are many.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ HIDDEN_SHARE_TO_COMPACT = 0.125  # compact a day once this share of its rows is 
 GROWTH = 1.5
 MIN_CAPACITY = 1_024
 Int64s = npt.NDArray[np.int64]
+Ints = Int64s
 Float16s = npt.NDArray[np.float16]
 Codes = npt.NDArray[np.uint8]
 
@@ -117,12 +120,13 @@ class CodedShard:
     seen_at: npt.NDArray[np.float64]
     vectors: Float16s
     codes: Codes
+    keeps_vectors: bool = True
     size: int = 0
     hidden_before: float = -np.inf  # rows first seen before this are expired, not yet removed
     scan: faiss.IndexPQFastScan | None = field(default=None, repr=False)
 
     @classmethod
-    def empty(cls, codebook: Codebook) -> CodedShard:
+    def empty(cls, codebook: Codebook, keeps_vectors: bool = True) -> CodedShard:
         code_bytes = codebook.empty_index().sa_code_size()
         return cls(
             codebook,
@@ -131,6 +135,7 @@ class CodedShard:
             np.empty(0, dtype=np.float64),
             np.empty((0, codebook.dim), dtype=np.float16),
             np.empty((0, code_bytes), dtype=np.uint8),
+            keeps_vectors,
         )
 
     def append(
@@ -148,12 +153,13 @@ class CodedShard:
         self.ids = grown(self.ids, self.size, end)  # type: ignore[assignment]
         self.groups = grown(self.groups, self.size, end)  # type: ignore[assignment]
         self.seen_at = grown(self.seen_at, self.size, end)  # type: ignore[assignment]
-        self.vectors = grown(self.vectors, self.size, end)  # type: ignore[assignment]
+        if self.keeps_vectors:
+            self.vectors = grown(self.vectors, self.size, end)  # type: ignore[assignment]
+            self.vectors[self.size : end] = vectors
         self.codes = grown(self.codes, self.size, end)  # type: ignore[assignment]
         self.ids[self.size : end] = ids
         self.groups[self.size : end] = groups
         self.seen_at[self.size : end] = seen_at
-        self.vectors[self.size : end] = vectors
         self.codes[self.size : end] = codes
         if self.scan is not None and count:  # fast scan takes vectors only: encoded again
             with one_faiss_thread():
@@ -185,7 +191,7 @@ class CodedShard:
     def keep(self, mask: npt.NDArray[np.bool_]) -> None:
         """Keep only the rows where `mask` is true; the scan index is packed again."""
         kept = int(mask.sum())
-        for name in ("ids", "groups", "seen_at", "vectors", "codes"):
+        for name in ("ids", "groups", "seen_at", "codes", *["vectors"][: self.keeps_vectors]):
             array = getattr(self, name)
             array[:kept] = array[: self.size][mask]
         self.size = kept
@@ -194,27 +200,34 @@ class CodedShard:
     def live(self) -> int:
         return int((self.seen_at[: self.size] >= self.hidden_before).sum())
 
-    def candidates(self, queries: Vectors, fetch: int) -> npt.NDArray[np.int64]:
-        """Row positions of the `fetch` best codes per query (-1 where there are fewer)."""
+    def candidates(self, queries: Vectors, fetch: int, cut: float) -> tuple[Ints, Vectors]:
+        """Row positions of the `fetch` best codes per query (-1 where there are fewer) and
+        their cosines: exact from the float16 vectors when the shard keeps them, else as the
+        codes estimate them; -inf for a missing row or one first seen before `cut` or hidden."""
         with one_faiss_thread():
-            _, positions = self.fast_scan().search(np.ascontiguousarray(queries), fetch)
-        found: npt.NDArray[np.int64] = positions.astype(np.int64, copy=False)
-        return found
+            estimates, positions = self.fast_scan().search(np.ascontiguousarray(queries), fetch)
+        found: Ints = positions.astype(np.int64, copy=False)
+        safe = np.where(found >= 0, found, 0)
+        if self.keeps_vectors:
+            scores = np.empty(found.shape, dtype=np.float32)
+            for start in range(0, len(queries), SCORE_QUERIES):
+                stop = start + SCORE_QUERIES
+                gathered = self.vectors[safe[start:stop]].astype(np.float32)
+                scores[start:stop] = np.einsum("qd,qcd->qc", queries[start:stop], gathered)
+        else:
+            scores = estimates.astype(np.float32, copy=False)
+        scores[(found < 0) | (self.seen_at[safe] < max(cut, self.hidden_before))] = -np.inf
+        return found, scores
 
-    def exact_scores(
-        self, queries: Vectors, positions: npt.NDArray[np.int64], cut: float
-    ) -> Vectors:
-        """Cosines of each query with the rows at its `positions` (-inf for a missing row or
-        one first seen before `cut` or hidden), from the float16 vectors."""
-        scores = np.full(positions.shape, -np.inf, dtype=np.float32)
-        floor = max(cut, self.hidden_before)
-        safe = np.where(positions >= 0, positions, 0)
-        for start in range(0, len(queries), SCORE_QUERIES):
-            stop = start + SCORE_QUERIES
-            gathered = self.vectors[safe[start:stop]].astype(np.float32)
-            scores[start:stop] = np.einsum("qd,qcd->qc", queries[start:stop], gathered)
-        scores[(positions < 0) | (self.seen_at[safe] < floor)] = -np.inf
-        return scores
+    def rows_vectors(self, rows: npt.NDArray[np.intp]) -> Vectors:
+        """The vectors of these rows as float32 (decoded from the codes when not kept)."""
+        if self.keeps_vectors:
+            kept: Vectors = self.vectors[rows].astype(np.float32)
+            return kept
+        decoded: Vectors = self.codebook.empty_index().sa_decode(
+            np.ascontiguousarray(self.codes[rows])
+        )
+        return decoded
 
     def rows_of(self, allowed: Int64s, cut: float) -> npt.NDArray[np.intp]:
         """Positions of the live rows among `allowed` article ids, first seen at `cut` or after."""

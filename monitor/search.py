@@ -7,6 +7,11 @@ date by its watermark before each question, so anything retained can be found. T
 run after retrieval on an over-fetched candidate list, in the one query that loads the
 records; when too few pass (or the filter is selective by nature: a story, a feed, a phrase),
 the filter's article ids are read first and the index ranks only those.
+
+Above `approximate_above` vectors the index keeps only 4-bit codes (about 48 bytes an article,
+so it fits beside the processor's window index in one process): it then over-fetches by the
+codes' estimates, and the records query also brings the candidates' stored vectors, from which
+the similarities are computed exactly before the floor, the order and the limit apply.
 """
 
 from __future__ import annotations
@@ -22,13 +27,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.embed import Embedder
 from monitor.filters import MatchFilter
 from monitor.storage.queries import filtered_article_ids
-from monitor.storage.vectors import matches_of_articles
+from monitor.storage.vectors import (
+    decode_blobs,
+    matches_and_vectors_of_articles,
+    matches_of_articles,
+)
 from monitor.vectors import Vectors
-from monitor.window_index import NO_ARTICLE, Neighbours, WindowIndex
+from monitor.window_index import DEFAULT_APPROXIMATE_ABOVE, NO_ARTICLE, Neighbours, WindowIndex
 
 SIMILARITY_DIGITS = 4
 OVERFETCH_FACTOR = 10  # candidates read per wanted result before filtering …
 MIN_CANDIDATES = 100  # … and at least this many
+# How far under the floor a codes' estimate may fall and still be re-scored (estimates of
+# 512-dimension cosines by 64 4-bit codes were measured off by a few hundredths).
+ESTIMATE_SLACK = 0.1
 
 
 @dataclass
@@ -45,13 +57,21 @@ _indexes: weakref.WeakKeyDictionary[sessionmaker[Session], dict[str, SearchIndex
 _indexes_lock = threading.Lock()
 
 
-def search_index_for(sessions: sessionmaker[Session], model_id: str) -> SearchIndex:
+def search_index_for(
+    sessions: sessionmaker[Session],
+    model_id: str,
+    approximate_above: int = DEFAULT_APPROXIMATE_ABOVE,
+) -> SearchIndex:
     """This process's search index of `model_id` over `sessions`' database (made empty on
-    first use; the first search fills it)."""
+    first use, approximate above `approximate_above` vectors, keeping only codes then; the
+    first search fills it)."""
     with _indexes_lock:
         per_model = _indexes.setdefault(sessions, {})
         if model_id not in per_model:
-            per_model[model_id] = SearchIndex(WindowIndex(model_id, 0))
+            index = WindowIndex(
+                model_id, 0, approximate_above=approximate_above, keep_vectors=False
+            )
+            per_model[model_id] = SearchIndex(index)
         return per_model[model_id]
 
 
@@ -62,11 +82,12 @@ def search_matches(
     match_filter: MatchFilter,
     limit: int,
     min_similarity: float,
+    approximate_above: int = DEFAULT_APPROXIMATE_ABOVE,
 ) -> list[dict[str, Any]]:
     """Match records nearest in meaning to `question`, best first, each with its
     `similarity` (cosine); none below `min_similarity`, at most `limit`."""
     query = np.asarray(embedder.embed([question]), dtype=np.float32)[:1]
-    entry = search_index_for(sessions, embedder.model_id)
+    entry = search_index_for(sessions, embedder.model_id, approximate_above)
     with sessions() as session:
         with entry.lock:
             entry.index.refresh_from(session, None)
@@ -75,8 +96,9 @@ def search_matches(
         wanted = max(limit * OVERFETCH_FACTOR, MIN_CANDIDATES)
         with entry.lock:
             found = entry.index.nearest(query, wanted)
-        candidates = above(found, min_similarity)
-        results = ranked_records(session, match_filter, candidates, limit)
+            exact = entry.index.scores_are_exact
+        candidates = above(found, min_similarity if exact else min_similarity - ESTIMATE_SLACK)
+        results = ranked_records(session, match_filter, query, candidates, limit, min_similarity)
         if len(results) < limit and len(candidates) == wanted:
             return prefiltered(session, entry, query, match_filter, limit, min_similarity)
     return results
@@ -101,8 +123,13 @@ def prefiltered(
     if not len(allowed):
         return []
     with entry.lock:
-        found = entry.index.nearest_where(query, limit, None, allowed)
-    return ranked_records(session, match_filter, above(found, min_similarity), limit)
+        exact = entry.index.scores_are_exact
+        wanted = limit if exact else max(limit * OVERFETCH_FACTOR, MIN_CANDIDATES)
+        found = entry.index.nearest_where(query, wanted, None, allowed)
+    floor = min_similarity if exact else min_similarity - ESTIMATE_SLACK
+    return ranked_records(
+        session, match_filter, query, above(found, floor), limit, min_similarity, exact
+    )
 
 
 def above(found: Neighbours, min_similarity: float) -> list[tuple[int, float]]:
@@ -117,13 +144,41 @@ def above(found: Neighbours, min_similarity: float) -> list[tuple[int, float]]:
 def ranked_records(
     session: Session,
     match_filter: MatchFilter,
+    query: Vectors,
     candidates: list[tuple[int, float]],
     limit: int,
+    min_similarity: float,
+    exact: bool = True,
 ) -> list[dict[str, Any]]:
-    """The records of the candidates that pass the filter, in the candidates' order."""
-    records = matches_of_articles(session, match_filter, [i for i, _ in candidates])
+    """The records of the candidates that pass the filter, best first: in the candidates'
+    order when their similarities are `exact`, else re-scored from the stored vectors read
+    with the records (in the same query)."""
+    ids = [article_id for article_id, _ in candidates]
+    if exact:
+        records = matches_of_articles(session, match_filter, ids)
+        ranked = [(i, similarity) for i, similarity in candidates if i in records]
+    else:
+        loaded = matches_and_vectors_of_articles(session, match_filter, ids)
+        records = {i: record for i, (record, _) in loaded.items()}
+        ranked = rescored(query, {i: blob for i, (_, blob) in loaded.items()}, min_similarity)
     return [
         {**records[article_id], "similarity": round(similarity, SIMILARITY_DIGITS)}
-        for article_id, similarity in candidates
-        if article_id in records
-    ][:limit]
+        for article_id, similarity in ranked[:limit]
+    ]
+
+
+def rescored(
+    query: Vectors, blobs: dict[int, bytes | None], min_similarity: float
+) -> list[tuple[int, float]]:
+    """Exact cosines of the query with these stored vectors, at or above the floor, best
+    first (an article whose vector was cleared, or is of another size, is left out)."""
+    size = 2 * query.shape[1]  # float16 bytes
+    kept = [(i, blob) for i, blob in blobs.items() if blob is not None and len(blob) == size]
+    if not kept:
+        return []
+    similarities = decode_blobs([blob for _, blob in kept]) @ query[0]
+    ranked = sorted(
+        ((i, float(s)) for (i, _), s in zip(kept, similarities, strict=True)),
+        key=lambda pair: -pair[1],
+    )
+    return [(i, s) for i, s in ranked if s >= min_similarity]

@@ -130,10 +130,18 @@ class WindowIndex:
     # The approximate mode: the codebook and the days as coded shards (`shards` is then empty).
     codebook: Codebook | None = field(default=None, kw_only=True)
     coded: dict[int, CodedShard] = field(default_factory=dict, kw_only=True)
+    # False: once approximate, keep only the codes (similarities are then the codes' estimates;
+    # search re-scores its candidates from the stored vectors).
+    keep_vectors: bool = field(default=True, kw_only=True)
 
     def __len__(self) -> int:
         exact = sum(block.size for block in self.blocks())
         return exact + sum(shard.live() for shard in self.coded.values())
+
+    @property
+    def scores_are_exact(self) -> bool:
+        """Whether the similarities `nearest` reports are exact (else the codes' estimates)."""
+        return self.codebook is None or self.keep_vectors
 
     @property
     def mode(self) -> str:
@@ -173,7 +181,7 @@ class WindowIndex:
         assert self.codebook is not None
         shard = self.coded.get(day)
         if shard is None:
-            shard = self.coded[day] = CodedShard.empty(self.codebook)
+            shard = self.coded[day] = CodedShard.empty(self.codebook, self.keep_vectors)
         shard.append(rows.article_ids, rows.groups, rows.seen_at, rows.vectors, codes)
 
     def become_approximate(self) -> None:
@@ -285,11 +293,10 @@ class WindowIndex:
                 rows = shard.rows_of(allowed, floor)
                 if not len(rows):
                     continue
-                scores = queries @ shard.vectors[rows].astype(np.float32).T
+                scores = queries @ shard.rows_vectors(rows).T
                 positions = np.broadcast_to(rows, scores.shape)
             else:
-                positions = shard.candidates(queries, fetch)
-                scores = shard.exact_scores(queries, positions, floor)
+                positions, scores = shard.candidates(queries, fetch, floor)
             safe = np.where(positions >= 0, positions, 0)
             best = merge_candidates(best, shard.ids[safe], shard.groups[safe], scores, k)
         return best
@@ -338,6 +345,8 @@ class WindowIndex:
                     [b.vectors[: b.size].astype("<f2") for b in blocks], "<f2", self.dim
                 ),
             )
+        elif not self.keep_vectors:
+            raise ValueError("an index that keeps only codes is not saved (rebuild it instead)")
         else:
             shards = [self.coded[day] for day in sorted(self.coded)]
             for shard in shards:

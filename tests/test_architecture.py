@@ -26,6 +26,8 @@ PURE_MODULES = (
     "monitor.discover",
     "monitor.relevance",
     "monitor.stories",
+    "monitor.events",
+    "monitor.story_evidence",
     "monitor.schedule",
     "monitor.health",
     "monitor.filters",

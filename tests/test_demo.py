@@ -23,7 +23,9 @@ def test_demo_shows_alerts_stories_and_matches() -> None:
     )
     assert run.returncode == 0, run.stderr[-2000:]
     out = run.stdout
-    assert out.count("ALERT match.created") == 4 and out.count("ALERT story.updated") == 1
+    alerts = [line for line in out.splitlines() if "ALERT" in line]
+    assert [line.split()[1] for line in alerts].count("match.created") == 4, out
+    assert [line.split()[1] for line in alerts].count("story.updated") == 1, out
     assert "4 outlets [en, es, pt, ru]" in out
     assert "1 outlet, languages pt;" in out and "outlet(s)" not in out
     relevant = [line for line in out.splitlines() if line.strip().startswith("RELEVANT")]

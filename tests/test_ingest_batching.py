@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from ipaddress import ip_network
 
 import pytest
 from sqlalchemy import text
@@ -32,7 +33,7 @@ def stored_names(sessions: sessionmaker[Session]) -> list[str]:
         return [row[0] for row in rows]
 
 
-def insert(name: str) -> object:
+def insert(name: str) -> Callable[[Session], str]:
     def write(session: Session) -> str:
         session.execute(text("INSERT INTO scratch_writes (name) VALUES (:n)"), {"n": name})
         return name
@@ -50,7 +51,7 @@ class TestWriteBatcher:
             batcher = WriteBatcher(sessions, ThreadPoolExecutor(1))
             writes = [insert(n) for n in ("a", "b", "a", "c")]
             return await asyncio.gather(
-                *(batcher.write(w) for w in writes),  # type: ignore[arg-type]
+                *(batcher.write(w) for w in writes),
                 return_exceptions=True,
             )
 
@@ -68,21 +69,21 @@ class TestWriteBatcher:
         def slow(session: Session) -> str:
             started.set()
             release.wait(10)
-            return str(insert("first")(session))  # type: ignore[operator]
+            return insert("first")(session)
 
         async def run() -> None:
             batcher = WriteBatcher(sessions, ThreadPoolExecutor(1))
             first = asyncio.create_task(batcher.write(slow))
             while not started.is_set():
                 await asyncio.sleep(0.001)
-            queued = asyncio.create_task(batcher.write(insert("never")))  # type: ignore[arg-type]
+            queued: asyncio.Task[str] = asyncio.create_task(batcher.write(insert("never")))
             await asyncio.sleep(0)
             queued.cancel()
             release.set()
             assert await first == "first"
             with pytest.raises(asyncio.CancelledError):
                 await queued
-            await batcher.write(insert("after"))  # type: ignore[arg-type]
+            await batcher.write(insert("after"))
 
         asyncio.run(run())
 
@@ -150,7 +151,7 @@ def dropping_server() -> Iterator[CountingServer]:
 
 
 def fetch_times(url: str, times: int, pause_s: float) -> list[int]:
-    settings = NetworkSettings(allow_cidrs=["127.0.0.0/8"], total_deadline_s=10.0)
+    settings = NetworkSettings(allow_cidrs=(ip_network("127.0.0.0/8"),), total_deadline_s=10.0)
 
     async def run() -> list[int]:
         statuses = []

@@ -335,13 +335,12 @@ class TestSavedWindow:
         out; with "" nothing is saved."""
 
         async def run(settings_dir: str) -> None:
+            monkeypatch.setenv("MONITOR_STORIES__INDEX_DIR", settings_dir)  # beats any default
             settings = make_settings(
-                stories={
-                    "index_dir": settings_dir,
-                    "model_file": str(PROJECT_ROOT / "config" / "stories.toml"),
-                },
+                stories={"model_file": str(PROJECT_ROOT / "config" / "stories.toml")},
                 relevance=PROJECT_RELEVANCE,
             )
+            assert settings.stories.index_dir == settings_dir
             embedder = LazyEmbedder(settings, BagOfWordsEmbedder())
             async with open_runtime(settings, sqlite_sessions, embedder=embedder) as runtime:
                 await process_pending(runtime)

@@ -38,9 +38,6 @@ from monitor.window_index import DEFAULT_APPROXIMATE_ABOVE, NO_ARTICLE, Neighbou
 SIMILARITY_DIGITS = 4
 OVERFETCH_FACTOR = 10  # candidates read per wanted result before filtering …
 MIN_CANDIDATES = 100  # … and at least this many
-# How far under the floor a codes' estimate may fall and still be re-scored (estimates of
-# 512-dimension cosines by 64 4-bit codes were measured off by a few hundredths).
-ESTIMATE_SLACK = 0.1
 
 
 @dataclass
@@ -97,9 +94,19 @@ def search_matches(
         with entry.lock:
             found = entry.index.nearest(query, wanted)
             exact = entry.index.scores_are_exact
-        candidates = above(found, min_similarity if exact else min_similarity - ESTIMATE_SLACK)
-        results = ranked_records(session, match_filter, query, candidates, limit, min_similarity)
-        if len(results) < limit and len(candidates) == wanted:
+        # The codes' estimates run well below the cosines (by 0.4 near 0.6 at 512 dimensions):
+        # they only rank, the floor applies once the candidates are re-scored.
+        candidates = above(found, min_similarity if exact else -np.inf)
+        results, passed = ranked_records(
+            session, match_filter, query, candidates, limit, min_similarity, exact
+        )
+        # Too few passed the filter while articles were left unranked: rank the filter's ids.
+        # (The codes' fast scan also leaves out what it estimates at or under 0.)
+        if exact:
+            short = len(results) < limit and len(candidates) == wanted
+        else:
+            short = passed < limit and len(candidates) < len(entry.index)
+        if short and match_filter != MatchFilter():
             return prefiltered(session, entry, query, match_filter, limit, min_similarity)
     return results
 
@@ -126,10 +133,11 @@ def prefiltered(
         exact = entry.index.scores_are_exact
         wanted = limit if exact else max(limit * OVERFETCH_FACTOR, MIN_CANDIDATES)
         found = entry.index.nearest_where(query, wanted, None, allowed)
-    floor = min_similarity if exact else min_similarity - ESTIMATE_SLACK
-    return ranked_records(
+    floor = min_similarity if exact else -np.inf
+    results, _ = ranked_records(
         session, match_filter, query, above(found, floor), limit, min_similarity, exact
     )
+    return results
 
 
 def above(found: Neighbours, min_similarity: float) -> list[tuple[int, float]]:
@@ -149,10 +157,10 @@ def ranked_records(
     limit: int,
     min_similarity: float,
     exact: bool = True,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], int]:
     """The records of the candidates that pass the filter, best first: in the candidates'
     order when their similarities are `exact`, else re-scored from the stored vectors read
-    with the records (in the same query)."""
+    with the records (in the same query) and cut at the floor; and how many passed the filter."""
     ids = [article_id for article_id, _ in candidates]
     if exact:
         records = matches_of_articles(session, match_filter, ids)
@@ -161,10 +169,11 @@ def ranked_records(
         loaded = matches_and_vectors_of_articles(session, match_filter, ids)
         records = {i: record for i, (record, _) in loaded.items()}
         ranked = rescored(query, {i: blob for i, (_, blob) in loaded.items()}, min_similarity)
-    return [
+    results = [
         {**records[article_id], "similarity": round(similarity, SIMILARITY_DIGITS)}
         for article_id, similarity in ranked[:limit]
     ]
+    return results, len(records)
 
 
 def rescored(

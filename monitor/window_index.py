@@ -37,7 +37,7 @@ import numpy.typing as npt
 from sqlalchemy.orm import Session
 from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
-from monitor.approximate_index import TRAIN_ROWS, Codebook, CodedShard
+from monitor.approximate_index import MIN_TRAIN_ROWS, TRAIN_ROWS, Codebook, CodedShard
 from monitor.storage.vectors import VectorRows, stream_vectors
 from monitor.vectors import Vectors
 
@@ -174,7 +174,7 @@ class WindowIndex:
                 self.append_to_shard(int(day), picked)
             else:
                 self.append_coded(int(day), picked, None)
-        if self.codebook is None and len(self) > self.approximate_above:
+        if self.codebook is None and len(self) > max(self.approximate_above, MIN_TRAIN_ROWS):
             self.become_approximate()
 
     def append_coded(self, day: int, rows: VectorRows, codes: npt.NDArray[np.uint8] | None) -> None:
@@ -291,12 +291,14 @@ class WindowIndex:
             shard = self.coded[day]
             if allowed is not None:
                 rows = shard.rows_of(allowed, floor)
-                if not len(rows):
-                    continue
-                scores = queries @ shard.rows_vectors(rows).T
-                positions = np.broadcast_to(rows, scores.shape)
-            else:
-                positions, scores = shard.candidates(queries, fetch, floor)
+                for start in range(0, len(rows), BLOCK_ROWS):  # bounded float32 copies
+                    part = rows[start : start + BLOCK_ROWS]
+                    scores = queries @ shard.rows_vectors(part).T
+                    ids = np.broadcast_to(shard.ids[part], scores.shape)
+                    groups = np.broadcast_to(shard.groups[part], scores.shape)
+                    best = merge_candidates(best, ids, groups, scores, k)
+                continue
+            positions, scores = shard.candidates(queries, fetch, floor)
             safe = np.where(positions >= 0, positions, 0)
             best = merge_candidates(best, shard.ids[safe], shard.groups[safe], scores, k)
         return best

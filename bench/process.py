@@ -136,8 +136,9 @@ def generate(count: int, seed: int = 7) -> list[ParsedEntry]:
 def window_events(
     count: int, real_centres: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each window article's event (0-based) and vector: members are the event's centre plus
-    noise (0.6–1.3 of its norm), so they meet at cosine 0.37–0.74 and strangers near 0."""
+    """Each window article's event (0-based) and its vector as stored (float16): members are
+    the event's centre plus noise (0.6–1.3 of its norm), so they meet at cosine 0.37–0.74 and
+    strangers near 0. Made INSERT_ROWS at a time (a 100k window stays 100 MB)."""
     dim = real_centres.shape[1]
     sizes = rng.geometric(0.2, size=count)
     events = np.repeat(np.arange(count), sizes)[:count]
@@ -146,9 +147,15 @@ def window_events(
     centres[real] = real_centres[rng.integers(0, len(real_centres), int(real.sum()))]
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     spread = rng.uniform(0.6, 1.3, len(centres)).astype(np.float32)
-    noise = rng.standard_normal((count, dim)).astype(np.float32) / np.sqrt(dim)
-    vectors = centres[events] + spread[events, None] * noise
-    return events, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    blobs = np.empty((count, dim), dtype="<f2")
+    for start in range(0, count, INSERT_ROWS):
+        members = events[start : start + INSERT_ROWS]
+        noise = rng.standard_normal((len(members), dim)).astype(np.float32) / np.sqrt(dim)
+        vectors = centres[members] + spread[members, None] * noise
+        blobs[start : start + len(members)] = vectors / np.linalg.norm(
+            vectors, axis=1, keepdims=True
+        )
+    return events, blobs
 
 
 def fill_window(
@@ -157,11 +164,10 @@ def fill_window(
     """`count` window articles stored as the processing stage stores them, with their events,
     threads (one per event) and matches, first seen over the last WINDOW_DAYS days."""
     rng = np.random.default_rng(count)
-    events, vectors = window_events(count, centres, rng)
+    events, blobs = window_events(count, centres, rng)
     now = datetime.now(UTC).timestamp()
     span_s = WINDOW_DAYS * 86_400 - 3600
     seen = np.sort(now - span_s + rng.uniform(0, span_s, count))
-    blobs = vectors.astype("<f2")
     first_of = {  # each event's earliest article (reversed: the first time wins)
         int(e): datetime.fromtimestamp(float(t), UTC)
         for e, t in zip(events[::-1], seen[::-1], strict=True)

@@ -44,6 +44,9 @@ FEATURES = (
     "ukraine_war",
     "latam_on_ukraine",
     "latam_on_ukraine_with_russia",
+    "latam_war_stance",
+    "listed_without_actor",
+    "comma_list",
     "snowden",
     "mercenary",
     "incidental",
@@ -55,7 +58,7 @@ TOP_CONTRIBUTIONS = 4  # features shown in the reasons, by the size of their sig
 # "MOSCÚ, 5 de enero." and "МОСКВА, 5 января." put the day first.
 DATELINE = re.compile(
     r"(?:^|(?<=[|.]\s))[A-ZÁÉÍÓÚА-ЯЁ][A-ZÁÉÍÓÚА-ЯЁ .'-]{2,40},\s+"
-    r"(?:\w+\s+\d{1,2}|\d{1,2}\s+(?:de\s+)?\w+)\s*[./]\s*"
+    r"(?:\w+\s+\d{1,2}|\d{1,2}\s+(?:de\s+)?\w+|[A-ZА-ЯЁ]{3,})\s*[./]\s*"
     r"(?:/?\s*\w+\s*/\.?)?"
     r"|/\s*(?:TASS|ТАСС|RIA|РИА|EFE|AFP|AP|Reuters|Sputnik)\s*/\.?"
     # "CIUDAD DE MÉXICO (Sputnik) —", "RÍO DE JANEIRO, BRASIL (EFE) -"
@@ -71,10 +74,16 @@ CONTRAST_LINKS = r"(?:from|of|in|de|del|da|do|das|dos|desde|en|em|na|из|с|в|
 COUNTED_COUNTRIES = re.compile(
     r"(?<!\w)\d+\s+(?:countries|nations|paises|naciones|nacoes|стран\w*|государств\w*)(?!\w)"
 )
+# Three or more flag emoji in a row (🇷🇺 🇧🇷 🇮🇳 🇨🇳 🇿🇦): a list of members, not a relation.
+FLAG_RUN = re.compile(rf"(?:{FLAG.pattern}\s*){{3,}}")
+# The stories a press review's title runs together: "Press review: X while Y as Z; W".
+TITLE_CLAUSES = re.compile(r"\s*(?:;|\s(?:while|as|whereas|mientras|enquanto|пока|тогда как)\s)\s*")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÁÉÍÓÚÑА-ЯЁ])")
 # Separators that run several headlines together in one line of a bulletin.
 LINE_SEPARATORS = re.compile(r"\s*(?:\n|🔹|🔸|•|▪|►|\s/\s|\s\|\s|\s//\s)\s*")
 ROUNDUP_MIN_LINES = 3
 ROUNDUP_MAX_LINE = 200  # characters: longer lines are paragraphs of one story, not headlines
+COMMA_WORD = "zzcomma"  # a comma kept as a word, to tell "Brazil, Russia" from "Brazil and Russia"
 LIST_WORDS = frozenset({"and", "y", "e", "и", "or", "o", "ou", "или", "to", "a"})
 
 
@@ -133,13 +142,18 @@ def gather_evidence(gazetteer: Gazetteer, title: str, summary: str) -> Evidence:
     topics = list(find_each(gazetteer.topics, folded))
     if voice:
         context["source_voice"] = voice
-    if is_enumeration(
-        folded,
-        [t for ts in russia.values() for t in ts],
-        [t for ts in countries.values() for t in ts],
-    ):
+    russia_terms = [t for ts in russia.values() for t in ts]
+    latam_terms = [t for ts in countries.values() for t in ts]
+    if is_enumeration(folded, russia_terms, latam_terms):
         context["enumeration"] = ["listed together"]
-    if listed := [*gazetteer.country_list.find(folded), *COUNTED_COUNTRIES.findall(folded)]:
+        # "Brazil, Russia": only a comma between the sides is a list, "Cuba y Rusia" may be a pair
+        if "," in written and is_comma_pair(
+            fold(written.replace(",", f" {COMMA_WORD} ")), russia_terms, latam_terms
+        ):
+            context["comma_list"] = ["listed with commas"]
+    flags = [" ".join(run.group(0).split()) for run in FLAG_RUN.finditer(written)]
+    listed = [*gazetteer.country_list.find(folded), *COUNTED_COUNTRIES.findall(folded), *flags]
+    if listed:
         context["country_list"] = listed
     return Evidence(russia, countries, gazetteer.region.find(folded), context, topics, written)
 
@@ -209,6 +223,20 @@ def is_enumeration(folded: str, russia_terms: Sequence[str], latam_terms: Sequen
     return False
 
 
+def is_comma_pair(
+    with_commas: str, russia_terms: Sequence[str], latam_terms: Sequence[str]
+) -> bool:
+    """A Russian and a Latin American term with only a comma between them (COMMA_WORD stands
+    for each comma of the folded text)."""
+    for first, second in ((russia_terms, latam_terms), (latam_terms, russia_terms)):
+        for a in first:
+            for b in second:
+                between = neighbours_pattern(a, b).search(with_commas)
+                if between and between.group(1).split() == [COMMA_WORD]:
+                    return True
+    return False
+
+
 def extract_features(evidence: Evidence, seed_similarity: float) -> dict[str, float]:
     actor = any(kind in evidence.russia for kind in ACTOR_KINDS)
     strong = any(kind in evidence.russia for kind in STRONG_ACTOR_KINDS)
@@ -244,6 +272,11 @@ def extract_features(evidence: Evidence, seed_similarity: float) -> dict[str, fl
         "ukraine_war": has("ukraine_war"),
         "latam_on_ukraine": latam_on_ukraine and not russia_any,
         "latam_on_ukraine_with_russia": latam_on_ukraine and russia_any,
+        "latam_war_stance": latam_on_ukraine and has("stance") and not has("mercenary"),
+        "comma_list": has("comma_list") and not strong,
+        "listed_without_actor": (has("enumeration") or has("country_list"))
+        and not strong
+        and not has("relation"),
         "snowden": has("snowden"),
         "mercenary": has("mercenary") and latam_any,
         "incidental": has("incidental") and both,
@@ -287,11 +320,20 @@ def roundup_parts(gazetteer: Gazetteer, title: str, summary: str) -> list[tuple[
     lines = [line for line in LINE_SEPARATORS.split(summary) if line.strip()]
     title_lines = [line for line in LINE_SEPARATORS.split(title) if line.strip()]
     short = all(len(line) <= ROUNDUP_MAX_LINE for line in lines)
-    if (
+    heading = (
         "bulletin" in gazetteer.context
-        and short
-        and ((lines and is_bulletin_heading(gazetteer, title)) or len(title_lines) > 1)
-    ):
+        and (":" in title or (short and bool(lines)))
+        and is_bulletin_heading(gazetteer, title)
+    )
+    if heading and ":" in title:
+        # a press review runs its stories together in the title and in one paragraph
+        named, stories = title.split(":", 1)
+        clauses = [clause for clause in TITLE_CLAUSES.split(stories) if clause.strip()]
+        if len(clauses) > 1:
+            title_lines = [f"{named}: {clause}" for clause in clauses]
+            if len(lines) == 1:
+                lines = [s for s in SENTENCE_END.split(lines[0]) if s.strip()]
+    if "bulletin" in gazetteer.context and short and ((lines and heading) or len(title_lines) > 1):
         return [(line, "") for line in [*title_lines, *lines]]
     if len(lines) >= ROUNDUP_MIN_LINES and short and "\n" in summary:
         return [(title, line) for line in lines]

@@ -75,6 +75,10 @@ EMAIL = re.compile(
     r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"""
 )
 DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+# A "<" with no ">" in the next 512 characters: html.parser scans to the end of the text from
+# every such tag (40 KB of "<a " took 18 s). Shorter texts cost little whatever they hold.
+RISKY_MARKUP = re.compile(r"<[^>]{512}")
+RISKY_MARKUP_MIN_CHARS = 2_048
 # A date text longer than this goes to feedparser (its regular expressions, unbounded input).
 MAX_DATE_CHARS = 200
 BUDGET_CHECK_EVERY = 256  # parser events between two looks at the clock
@@ -411,6 +415,10 @@ class Reader:
         if set(element.attrib) - TEXT_ATTRIBUTES:
             raise UnusualDocumentError(f"attributes on {local_name(element.tag)}")
         text = (element.text or "").strip()
+        if len(text) > RISKY_MARKUP_MIN_CHARS and "<" in text and RISKY_MARKUP.search(text):
+            # html.parser (monitor.normalize.plain_text) takes quadratic time on a tag that
+            # does not end; only a worker process can be stopped in the middle of that.
+            raise UnusualDocumentError("a tag that does not end")
         if resolve and text:
             text = _urljoin(self.base, text)
         if self.utf8 and not text.isascii():

@@ -37,6 +37,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 UNSAFE_SCHEMES = frozenset({"javascript", "data", "vbscript", "file"})
 MIN_FINGERPRINT_WORDS = 5
 WHITESPACE = re.compile(r"\s+")
+ANY_TAG = re.compile(r"<[^>]*>?")
 NON_WORD = re.compile(r"[\W_]+")
 SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "applet"})
 BLOCK_TAGS = frozenset({"p", "br", "div", "li", "tr", "h1", "h2", "h3", "h4", "blockquote"})
@@ -113,9 +114,14 @@ def plain_text(markup: str | None) -> str:
         return ""
     if "<" in markup:
         extractor = TextExtractor()
-        extractor.feed(markup)
-        extractor.close()
-        markup = "".join(extractor.parts)
+        try:
+            extractor.feed(markup)
+            extractor.close()
+            markup = "".join(extractor.parts)
+        except AssertionError:
+            # html.parser asserts on some malformed declarations (`<![<![`): the tags are
+            # cut out by pattern instead, so one odd summary does not fail its whole feed.
+            markup = ANY_TAG.sub(" ", markup)
     text = html.unescape(markup).replace("\u00a0", " ")
     # Each distinct character is judged once (a feed's text has a few dozen), not each one.
     unprintable = {ord(ch): None for ch in set(text) if not (ch.isprintable() or ch.isspace())}

@@ -106,3 +106,9 @@ class TestFingerprint:
 def test_primary_language(tag: str, expected: str | None) -> None:
     """Language tags are reduced to their primary subtag."""
     assert primary_language(tag) == expected
+
+
+def test_plain_text_survives_a_declaration_html_parser_asserts_on() -> None:
+    """html.parser raises AssertionError on `<![<![`: the tags are cut by pattern instead,
+    the text around them is kept."""
+    assert plain_text("Before <![<![ declaration> after <b>bold</b>") == "Before after bold"

@@ -62,22 +62,23 @@ class Codebook:
 
     dim: int
     centroids: npt.NDArray[np.float32]
+    subquantizers: int = SUBQUANTIZERS
 
     @classmethod
-    def train(cls, sample: Vectors) -> Codebook:
+    def train(cls, sample: Vectors, subquantizers: int = SUBQUANTIZERS) -> Codebook:
         quantiser = faiss.IndexPQ(
-            sample.shape[1], SUBQUANTIZERS, BITS_PER_SUBQUANTIZER, faiss.METRIC_INNER_PRODUCT
+            sample.shape[1], subquantizers, BITS_PER_SUBQUANTIZER, faiss.METRIC_INNER_PRODUCT
         )
         with one_faiss_thread():
             quantiser.train(np.ascontiguousarray(sample, dtype=np.float32))
         centroids = faiss.vector_to_array(quantiser.pq.centroids).astype(np.float32)
-        return cls(sample.shape[1], centroids)
+        return cls(sample.shape[1], centroids, subquantizers)
 
     def empty_index(self) -> faiss.IndexPQ:
-        quantiser = faiss.ProductQuantizer(self.dim, SUBQUANTIZERS, BITS_PER_SUBQUANTIZER)
+        quantiser = faiss.ProductQuantizer(self.dim, self.subquantizers, BITS_PER_SUBQUANTIZER)
         faiss.copy_array_to_vector(self.centroids, quantiser.centroids)
         index = faiss.IndexPQ(
-            self.dim, SUBQUANTIZERS, BITS_PER_SUBQUANTIZER, faiss.METRIC_INNER_PRODUCT
+            self.dim, self.subquantizers, BITS_PER_SUBQUANTIZER, faiss.METRIC_INNER_PRODUCT
         )
         index.pq = quantiser
         index.is_trained = True
@@ -124,6 +125,7 @@ class CodedShard:
     keeps_vectors: bool = True
     size: int = 0
     hidden_before: float = -np.inf  # rows first seen before this are expired, not yet removed
+    hidden_rows: int = 0
     scan: faiss.IndexPQFastScan | None = field(default=None, repr=False)
 
     @classmethod
@@ -161,6 +163,7 @@ class CodedShard:
         self.ids[self.size : end] = ids
         self.groups[self.size : end] = groups
         self.seen_at[self.size : end] = seen_at
+        self.hidden_rows += int((seen_at < self.hidden_before).sum())
         self.codes[self.size : end] = codes
         if self.scan is not None and count:  # fast scan takes vectors only: encoded again
             with one_faiss_thread():
@@ -178,8 +181,8 @@ class CodedShard:
         seen = self.seen_at[: self.size]
         newly = int(((seen < cut) & (seen >= self.hidden_before)).sum())
         self.hidden_before = max(self.hidden_before, cut)
-        hidden = int((seen < self.hidden_before).sum())
-        if hidden >= HIDDEN_SHARE_TO_COMPACT * self.size:
+        self.hidden_rows += newly
+        if self.hidden_rows >= HIDDEN_SHARE_TO_COMPACT * self.size:
             self.compact()
         return newly
 
@@ -196,10 +199,11 @@ class CodedShard:
             array = getattr(self, name)
             array[:kept] = array[: self.size][mask]
         self.size = kept
+        self.hidden_rows = int((self.seen_at[:kept] < self.hidden_before).sum())
         self.scan = None
 
     def live(self) -> int:
-        return int((self.seen_at[: self.size] >= self.hidden_before).sum())
+        return self.size - self.hidden_rows
 
     def candidates(self, queries: Vectors, fetch: int, cut: float) -> tuple[Ints, Vectors]:
         """Row positions of the `fetch` best codes per query (-1 where there are fewer) and

@@ -8,10 +8,11 @@ run after retrieval on an over-fetched candidate list, in the one query that loa
 records; when too few pass (or the filter is selective by nature: a story, a feed, a phrase),
 the filter's article ids are read first and the index ranks only those.
 
-Above `approximate_above` vectors the index keeps only 4-bit codes (about 48 bytes an article,
+Above `approximate_above` vectors the index keeps only 4-bit codes (about 56 bytes an article,
 so it fits beside the processor's window index in one process): it then over-fetches by the
-codes' estimates, and the records query also brings the candidates' stored vectors, from which
-the similarities are computed exactly before the floor, the order and the limit apply.
+codes' estimates, one light query reads the candidates' stored vectors, the similarities are
+computed exactly, and the floor, the order, the filter (in the records query) and the limit
+apply to those.
 """
 
 from __future__ import annotations
@@ -27,17 +28,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.embed import Embedder
 from monitor.filters import MatchFilter
 from monitor.storage.queries import filtered_article_ids
-from monitor.storage.vectors import (
-    decode_blobs,
-    matches_and_vectors_of_articles,
-    matches_of_articles,
-)
+from monitor.storage.vectors import decode_blobs, matches_of_articles, vectors_of_articles
 from monitor.vectors import Vectors
 from monitor.window_index import DEFAULT_APPROXIMATE_ABOVE, NO_ARTICLE, Neighbours, WindowIndex
 
 SIMILARITY_DIGITS = 4
 OVERFETCH_FACTOR = 10  # candidates read per wanted result before filtering …
 MIN_CANDIDATES = 100  # … and at least this many
+# 4-bit codes of the search index once approximate: 64 (32 bytes) found every exact top-20
+# article among its 200 best at 1M (32 codes, the window index's, missed 1 in 25).
+SEARCH_SUBQUANTIZERS = 64
 
 
 @dataclass
@@ -66,7 +66,11 @@ def search_index_for(
         per_model = _indexes.setdefault(sessions, {})
         if model_id not in per_model:
             index = WindowIndex(
-                model_id, 0, approximate_above=approximate_above, keep_vectors=False
+                model_id,
+                0,
+                approximate_above=approximate_above,
+                keep_vectors=False,
+                subquantizers=SEARCH_SUBQUANTIZERS,
             )
             per_model[model_id] = SearchIndex(index)
         return per_model[model_id]
@@ -97,15 +101,16 @@ def search_matches(
         # The codes' estimates run well below the cosines (by 0.4 near 0.6 at 512 dimensions):
         # they only rank, the floor applies once the candidates are re-scored.
         candidates = above(found, min_similarity if exact else -np.inf)
-        results, passed = ranked_records(
+        results, rejected = ranked_records(
             session, match_filter, query, candidates, limit, min_similarity, exact
         )
-        # Too few passed the filter while articles were left unranked: rank the filter's ids.
-        # (The codes' fast scan also leaves out what it estimates at or under 0.)
+        # Too few left after the filter while articles were left unranked: rank the filter's
+        # ids. (The codes' fast scan also leaves out what it estimates at or under 0.)
         if exact:
             short = len(results) < limit and len(candidates) == wanted
         else:
-            short = passed < limit and len(candidates) < len(entry.index)
+            unranked = len(candidates) < len(entry.index)
+            short = len(results) < limit and unranked and (rejected or min_similarity <= 0)
         if short and match_filter != MatchFilter():
             return prefiltered(session, entry, query, match_filter, limit, min_similarity)
     return results
@@ -134,7 +139,7 @@ def prefiltered(
         wanted = limit if exact else max(limit * OVERFETCH_FACTOR, MIN_CANDIDATES)
         found = entry.index.nearest_where(query, wanted, None, allowed)
     floor = min_similarity if exact else -np.inf
-    results, _ = ranked_records(
+    results, _rejected = ranked_records(
         session, match_filter, query, above(found, floor), limit, min_similarity, exact
     )
     return results
@@ -157,23 +162,25 @@ def ranked_records(
     limit: int,
     min_similarity: float,
     exact: bool = True,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[dict[str, Any]], bool]:
     """The records of the candidates that pass the filter, best first: in the candidates'
-    order when their similarities are `exact`, else re-scored from the stored vectors read
-    with the records (in the same query) and cut at the floor; and how many passed the filter."""
+    order when their similarities are `exact`, else re-scored from their stored vectors and
+    cut at the floor first; and whether the filter rejected any of them."""
     ids = [article_id for article_id, _ in candidates]
     if exact:
+        ranked = candidates
         records = matches_of_articles(session, match_filter, ids)
-        ranked = [(i, similarity) for i, similarity in candidates if i in records]
     else:
-        loaded = matches_and_vectors_of_articles(session, match_filter, ids)
-        records = {i: record for i, (record, _) in loaded.items()}
-        ranked = rescored(query, {i: blob for i, (_, blob) in loaded.items()}, min_similarity)
+        ranked = rescored(query, vectors_of_articles(session, ids), min_similarity)
+        if match_filter == MatchFilter():  # every match passes: the best few suffice
+            ranked = ranked[: 2 * limit]
+        records = matches_of_articles(session, match_filter, [i for i, _ in ranked])
+    passed = [(i, similarity) for i, similarity in ranked if i in records]
     results = [
         {**records[article_id], "similarity": round(similarity, SIMILARITY_DIGITS)}
-        for article_id, similarity in ranked[:limit]
+        for article_id, similarity in passed[:limit]
     ]
-    return results, len(records)
+    return results, len(passed) < len(ranked)
 
 
 def rescored(

@@ -37,7 +37,13 @@ import numpy.typing as npt
 from sqlalchemy.orm import Session
 from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
-from monitor.approximate_index import MIN_TRAIN_ROWS, TRAIN_ROWS, Codebook, CodedShard
+from monitor.approximate_index import (
+    MIN_TRAIN_ROWS,
+    SUBQUANTIZERS,
+    TRAIN_ROWS,
+    Codebook,
+    CodedShard,
+)
 from monitor.storage.vectors import VectorRows, stream_vectors
 from monitor.vectors import Vectors
 
@@ -133,6 +139,7 @@ class WindowIndex:
     # False: once approximate, keep only the codes (similarities are then the codes' estimates;
     # search re-scores its candidates from the stored vectors).
     keep_vectors: bool = field(default=True, kw_only=True)
+    subquantizers: int = field(default=SUBQUANTIZERS, kw_only=True)  # 4-bit codes of this many
 
     def __len__(self) -> int:
         exact = sum(block.size for block in self.blocks())
@@ -189,7 +196,7 @@ class WindowIndex:
         blocks = list(self.blocks())
         total = sum(block.size for block in blocks)
         sample = sample_rows(blocks, max(1, total // TRAIN_ROWS), self.dim)
-        self.codebook = Codebook.train(sample)
+        self.codebook = Codebook.train(sample, self.subquantizers)
         for day in sorted(self.shards):
             for block in self.shards.pop(day):
                 self.append_coded(day, block_rows(block), None)
@@ -361,6 +368,7 @@ class WindowIndex:
                 vectors=joined([s.vectors[: s.size] for s in shards], "<f2", self.dim),
                 codes=np.concatenate([s.codes[: s.size] for s in shards]),
                 centroids=self.codebook.centroids,
+                subquantizers=np.array(self.codebook.subquantizers),
             )
         partial.replace(directory / "vectors.npz")
         meta = {"format": INDEX_FORMAT, "model_id": self.model_id, "dim": self.dim}
@@ -494,11 +502,13 @@ def load_index(
             coded = "codes" in saved.files and len(ids) > approximate_above
             codes = saved["codes"] if coded else None
             centroids = saved["centroids"] if coded else None
+            subquantizers = int(saved["subquantizers"]) if coded else SUBQUANTIZERS
     except (OSError, ValueError, KeyError):
         return None
     index = WindowIndex(model_id, int(meta["dim"]), approximate_above=approximate_above)
     if codes is not None and centroids is not None:
-        index.codebook = Codebook(index.dim, centroids.astype(np.float32))
+        index.codebook = Codebook(index.dim, centroids.astype(np.float32), subquantizers)
+        index.subquantizers = subquantizers
         restore_coded(index, VectorRows(ids, groups, seen_at, vectors, 0), codes)
         index.watermark = int(meta["watermark"])
         return index

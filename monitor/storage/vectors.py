@@ -147,16 +147,10 @@ def matches_of_articles(
     return {row[1].id: match_record(*row) for row in session.execute(query)}
 
 
-def matches_and_vectors_of_articles(
-    session: Session, f: MatchFilter, article_ids: Sequence[int]
-) -> dict[int, tuple[dict[str, Any], bytes | None]]:
-    """`matches_of_articles` with each article's stored vector blob, from the same query (how
-    search re-scores candidates that an index holding only codes found)."""
+def vectors_of_articles(session: Session, article_ids: Sequence[int]) -> dict[int, bytes | None]:
+    """The stored vector blob of each article, in one light query (how search re-scores the
+    candidates an index holding only codes found)."""
     if not article_ids:
         return {}
-    wanted = list(article_ids)
-    if f.article_ids is not None:
-        narrower = set(f.article_ids)
-        wanted = [i for i in wanted if i in narrower]
-    query = filtered(matches_query(), replace(f, article_ids=wanted))
-    return {row[1].id: (match_record(*row), row[1].embedding) for row in session.execute(query)}
+    query = select(Article.id, Article.embedding).where(Article.id.in_(list(article_ids)))
+    return {int(i): blob for i, blob in session.connection().execute(query)}

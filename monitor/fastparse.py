@@ -75,10 +75,12 @@ EMAIL = re.compile(
     r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"""
 )
 DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
-# A "<" with no ">" in the next 512 characters: html.parser scans to the end of the text from
-# every such tag (40 KB of "<a " took 18 s). Shorter texts cost little whatever they hold.
-RISKY_MARKUP = re.compile(r"<[^>]{512}")
-RISKY_MARKUP_MIN_CHARS = 2_048
+# A "<" with no ">" in the next 4,096 characters: html.parser scans from every such tag to the
+# end of the text (40 KB of "<a " took 18 s), and a thread cannot be stopped in the middle of
+# it. Where every tag ends within that distance, a megabyte of tags costs about 0.4 s, and the
+# budget is checked between entries.
+RISKY_MARKUP_MIN_CHARS = 4_096
+RISKY_MARKUP = re.compile(f"<[^>]{{{RISKY_MARKUP_MIN_CHARS}}}")
 # A date text longer than this goes to feedparser (its regular expressions, unbounded input).
 MAX_DATE_CHARS = 200
 BUDGET_CHECK_EVERY = 256  # parser events between two looks at the clock

@@ -308,6 +308,12 @@ class WriteBatcher:
                     future.set_exception(value)
 
     def run_batch(self, functions: list[Write[Any]]) -> list[tuple[bool, Any]]:
+        if len(functions) == 1:  # its own transaction is boundary enough: no savepoint
+            try:
+                with self.sessions.begin() as session:
+                    return [(True, functions[0](session))]
+            except Exception as exc:
+                return [(False, exc)]
         outcomes: list[tuple[bool, Any]] = []
         try:
             with self.sessions.begin() as session:

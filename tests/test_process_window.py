@@ -105,11 +105,12 @@ def crafted_processor(
     clock: list[datetime],
     models: StoryModels | None = None,
     index_dir: Path | None = None,
+    approximate_above: int = 200_000,
 ) -> Processor:
     return Processor(
         sessions,
         replace(tagger, embedder=scene.embedder),
-        StorySettings(window_days=7),
+        StorySettings(window_days=7, approximate_above=approximate_above),
         lambda: clock[0],
         models=models or MODELS["cosine"],
         index_dir=index_dir,
@@ -224,6 +225,20 @@ class TestNarrowedWindow:
         assert any(d.starts_story for d in decisions)
         assert all(n < f for _, _, n, f in compared[2:])  # it did read fewer rows
         assert processor.window.full_reads == 0
+
+    def test_an_approximate_index_still_finds_the_candidates(
+        self, sqlite_sessions: sessionmaker[Session], tagger: Tagger
+    ) -> None:
+        """Past `approximate_above` the index answers from its codes; on a window this small
+        (each day's best codes are nearly all of it) the decisions are still the full scan's."""
+        scene, clock = new_scene(), [NOW]
+        processor = crafted_processor(sqlite_sessions, tagger, scene, clock, approximate_above=50)
+        compared = build_window(sqlite_sessions, processor, scene, clock, 6, check=True)
+        assert processor.window.index is not None
+        assert processor.window.index.mode == "approximate"
+        for narrowed, full, _, _ in compared:
+            assert same_decisions(narrowed, full)
+        assert sum(d.story_id > 0 for narrowed, _, _, _ in compared for d in narrowed) > 20
 
     def test_neighbours_missing_from_the_window_are_made_up_for(
         self, sessions: sessionmaker[Session], tagger: Tagger

@@ -40,6 +40,8 @@ SHARED = ROOT.parent / "shared" / "eval" / "relevance"
 GAZETTEER = ROOT / "config" / "gazetteer"
 SEEDS = ROOT / "config" / "seeds" / "russia-latam"
 V1 = "eecb4b8~1"  # the commit before relevance v2: its gazetteer files are the v1 vocabulary
+V2_0 = "83d9169"  # the commit before relevance v2.1: its gazetteer files are the v2.0 vocabulary
+NEVER = re.compile(r"(?!x)x")
 L2 = calibrate.RELEVANCE_L2
 
 
@@ -57,9 +59,27 @@ def similarities(records: Sequence[dict[str, Any]], cache: Path) -> list[float]:
     return [float(s) for s in np.load(path)]
 
 
-def v1_file(name: str) -> str:
-    command = ["git", "-C", str(ROOT), "show", f"{V1}:config/gazetteer/{name}"]
+def v1_file(name: str, commit: str = V1) -> str:
+    command = ["git", "-C", str(ROOT), "show", f"{commit}:config/gazetteer/{name}"]
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+V21_SECTIONS = ("sports", "traps", "relation", "incidental")
+
+
+def v20_vocabulary(folder: Path) -> None:
+    """The v2.0 Russian actors and sports, traps, relation and incidental terms (v2.1 without
+    its vocabulary: sports homonyms, Cuban-crisis traps, officials by role, companies, church)."""
+    (folder / "russia.toml").write_text(v1_file("russia.toml", V2_0))
+    path = folder / "context.toml"
+    text, old = path.read_text(), v1_file("context.toml", V2_0)
+    for section in V21_SECTIONS:
+        pattern = rf"\[{section}\].*?\n\]"
+        found = re.search(pattern, old, re.S)
+        assert found is not None
+        kept = found.group(0)
+        text = re.sub(pattern, lambda _, kept=kept: kept, text, count=1, flags=re.S)
+    path.write_text(text)
 
 
 def gazetteer_with(edit: Callable[[Path], None]) -> Gazetteer:
@@ -116,6 +136,17 @@ ABLATIONS: dict[str, tuple[Callable[[Path], None] | None, tuple[str, ...], bool]
         ("snowden", "mercenary", "incidental", "expert"),
         False,
     ),
+    "- v2.1 Latin American war stance": (None, ("latam_war_stance",), False),
+    "- v2.1 comma lists": (None, ("comma_list",), False),
+    "- v2.1 lists without actor or relation": (None, ("listed_without_actor",), False),
+    "- v2.1 flag runs as lists": (None, (), False),
+    "- v2.1 press reviews split into stories": (None, (), False),
+    "- v2.1 vocabulary (sports, traps, roles, firms)": (v20_vocabulary, (), False),
+}
+# name → (module attribute of monitor.relevance, value it takes for the ablation)
+PATCHES: dict[str, tuple[str, object]] = {
+    "- v2.1 flag runs as lists": ("FLAG_RUN", NEVER),
+    "- v2.1 press reviews split into stories": ("TITLE_CLAUSES", NEVER),
 }
 
 
@@ -140,10 +171,16 @@ def run(name: str, records: Sequence[dict[str, Any]], sims: Sequence[float]) -> 
     items = [(str(r.get("title") or ""), str(r.get("summary") or "")) for r in records]
     parts_of = calibrate.roundup_parts
     calibrate.roundup_parts = whole_text if whole else parts_of  # type: ignore[assignment]
+    attribute, value = PATCHES.get(name, ("", None))
+    shipped = getattr(relevance, attribute) if attribute else None
+    if attribute:
+        setattr(relevance, attribute, value)
     try:
         parts = calibrate.relevance_parts(gazetteer, items, sims)
     finally:
         calibrate.roundup_parts = parts_of
+        if attribute:
+            setattr(relevance, attribute, shipped)
     keep = [i for i, feature in enumerate(relevance.FEATURES) if feature not in dropped]
     parts = [p[:, keep] for p in parts]
     labels = np.array([r["label"] == 1 for r in records])

@@ -200,6 +200,10 @@ def build(url: str, size: int) -> None:
             store_rows(
                 session, start + 1, stories[start:stop], vectors[start:stop], times[start:stop]
             )
+    # Planner statistics, as a database in service has them (PostgreSQL's autovacuum): without
+    # them a fresh PostgreSQL scans every match for a refresh that reads 256 (19 ms at 100k).
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
     engine.dispose()
 
 

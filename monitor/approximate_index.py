@@ -68,6 +68,7 @@ class Codebook:
 
     @classmethod
     def train(cls, sample: Vectors, subquantizers: int = SUBQUANTIZERS) -> Codebook:
+        subquantizers = fitting_subquantizers(sample.shape[1], subquantizers)
         quantiser = faiss.IndexPQ(
             sample.shape[1], subquantizers, BITS_PER_SUBQUANTIZER, faiss.METRIC_INNER_PRODUCT
         )
@@ -102,6 +103,11 @@ class Codebook:
         if len(codes):
             index.add_sa_codes(np.ascontiguousarray(codes))
         return faiss.IndexPQFastScan(index)  # type: ignore[arg-type]  # stubs lack this overload
+
+
+def fitting_subquantizers(dim: int, wanted: int) -> int:
+    """The most subquantizers up to `wanted` that split `dim` evenly (faiss needs it)."""
+    return next(m for m in range(min(wanted, dim), 0, -1) if dim % m == 0)
 
 
 def grown(array: npt.NDArray[np.generic], size: int, needed: int) -> npt.NDArray[np.generic]:

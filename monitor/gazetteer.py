@@ -30,7 +30,6 @@ NOT_CONTEXT = ("traps", "names_when_capitalised", "source_voice")
 LIST_JOINERS = r"(?:\s+(?:and|y|e|и|or|o|ou|или|&))?\s+"
 REGIONAL_INDICATOR_A = 0x1F1E6
 ALTERNATIVES = "\x00"  # stands for the alternation of terms in a matcher's template
-SELECTED_PATTERNS_KEPT = 1024  # per matcher: expressions of the terms some text's keys select
 SHORTEST_STEM = 3  # a shorter `word*` stem is not looked up first: its matcher always runs
 CUT_WORD_MIN_CHARS = 4  # a shorter cut-off word could begin too many names
 FLAG = re.compile("[\U0001f1e6-\U0001f1ff]{2}")
@@ -45,9 +44,10 @@ class TermMatcher:
     Every term has a key word the text must show for it to match (see `term_keys`): a stem for
     a `word*` token, which a word of the text must begin with, else a whole word. A text showing
     no key cannot match, and the slow many-branched expression is not run on it at all; one
-    showing a few runs an expression of only the terms with those keys, in the same order (the
-    others cannot match anywhere in it, so the matches are the same). `first_words` None: no
-    such shortcut, the whole expression always runs.
+    showing a single key runs an expression of only the terms with that key, in the same order
+    (the others cannot match anywhere in it, so the matches are the same), compiled once per key
+    (the number of keys bounds them); one showing several runs the whole expression.
+    `first_words` None: no such shortcut, the whole expression always runs.
     """
 
     name: str
@@ -57,7 +57,7 @@ class TermMatcher:
     least_keys: int = 1  # a match holds this many terms, so as many key words in the text
     template: str = ""  # the pattern with ALTERNATIVES where the terms' alternation goes
     alternatives: tuple[tuple[str, str, bool], ...] = ()  # (regex, key, key is a stem), in order
-    selected: dict[tuple[frozenset[str], frozenset[str]], re.Pattern[str]] = field(
+    selected: dict[tuple[str, bool], re.Pattern[str]] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
 
@@ -77,21 +77,21 @@ class TermMatcher:
             )
             if occurrences < self.least_keys:
                 return None
-        pattern = self.selected.get((found, stems))
+        if len(found) + len(stems) > 1:
+            return self.pattern
+        key = (next(iter(found)), False) if found else (next(iter(stems)), True)
+        pattern = self.selected.get(key)
         if pattern is None:
+            word, stem = key
             chosen = [
-                regex
-                for regex, key, stem in self.alternatives
-                if (key in stems if stem else key in found)
+                regex for regex, k, is_stem in self.alternatives if k == word and is_stem == stem
             ]
             pattern = (
                 self.pattern
                 if len(chosen) == len(self.alternatives)
                 else re.compile(self.template.replace(ALTERNATIVES, "|".join(chosen)))
             )
-            if len(self.selected) >= SELECTED_PATTERNS_KEPT:
-                self.selected.clear()
-            self.selected[found, stems] = pattern
+            self.selected[key] = pattern
         return pattern
 
     def may_match(self, folded: str) -> bool:

@@ -217,8 +217,8 @@ def is_enumeration(folded: str, russia_terms: Sequence[str], latam_terms: Sequen
     for first, second in ((russia_terms, latam_terms), (latam_terms, russia_terms)):
         for a in first:
             for b in second:
-                between = neighbours_pattern(a, b).search(folded)
-                if between and set(between.group(1).split()) <= LIST_WORDS:
+                between = words_between(folded, a, b)
+                if between is not None and set(between) <= LIST_WORDS:
                     return True
     return False
 
@@ -231,10 +231,37 @@ def is_comma_pair(
     for first, second in ((russia_terms, latam_terms), (latam_terms, russia_terms)):
         for a in first:
             for b in second:
-                between = neighbours_pattern(a, b).search(with_commas)
-                if between and between.group(1).split() == [COMMA_WORD]:
+                if words_between(with_commas, a, b) == [COMMA_WORD]:
                     return True
     return False
+
+
+def words_between(folded: str, first: str, second: str) -> list[str] | None:
+    """At the first place where `second` follows `first` with at most one word between them,
+    that word (or none), as `neighbours_pattern` finds it; None where it never does. Read on the
+    words of the text rather than by an expression compiled per pair of terms."""
+    if "  " in folded:  # doubled spaces: the expression itself (it wants single ones in terms)
+        found = neighbours_pattern(first, second).search(folded)
+        return found.group(1).split() if found else None
+    words, head, tail = folded.split(), first.split(), second.split()
+    size, rest = len(head), len(tail)
+    for start in starts_of(words, head):
+        after = start + size
+        if after < len(words) and words[after + 1 : after + 1 + rest] == tail:
+            return [words[after]]
+        if words[after : after + rest] == tail:
+            return []
+    return None
+
+
+def starts_of(words: list[str], phrase: list[str]) -> list[int]:
+    """Where `phrase` (a list of words) begins in `words`, in order."""
+    if not phrase:
+        return list(range(len(words) + 1))
+    size = len(phrase)
+    return [
+        i for i, word in enumerate(words) if word == phrase[0] and words[i : i + size] == phrase
+    ]
 
 
 def extract_features(evidence: Evidence, seed_similarity: float) -> dict[str, float]:

@@ -100,3 +100,22 @@ def test_fold_is_fold_text(text: str) -> None:
 def test_a_cut_word_is_completed_from_the_sorted_stems() -> None:
     assert GAZETTEER.complete_cut_word("venezu") == ("country", "VE")
     assert GAZETTEER.complete_cut_word("ve") is None  # too short
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["russia", "and", "brazil", "x", "south", "africa", "y"]), max_size=10
+    ),
+    st.sampled_from(["russia", "south africa", "brazil"]),
+    st.sampled_from(["brazil", "russia", "south africa"]),
+    st.booleans(),
+)
+def test_words_between_is_what_the_neighbours_expression_finds(
+    words: list[str], first: str, second: str, doubled: bool
+) -> None:
+    from monitor.relevance import neighbours_pattern, words_between
+
+    folded = ("  " if doubled else " ").join(words)
+    found = neighbours_pattern(first, second).search(folded)
+    assert words_between(folded, first, second) == (found.group(1).split() if found else None)

@@ -30,10 +30,10 @@ class TestStanceOnTheWar:
     @pytest.mark.parametrize(
         "title",
         [
-            "Brazil's president refuses to send ammunition to Ukraine",
-            "Bolivia reitera su neutralidad ante la guerra en Ucrania",
-            "Lula defende um plano de paz para a Ucrânia",
-            "Президент Колумбии осудил поставки оружия Украине",
+            "Uruguay's president says his country will not sell shells for the Ukraine war",
+            "El gobierno de Honduras defiende una postura neutral sobre la guerra de Ucrania",
+            "Chanceler do Chile apoia negociações de paz sobre a Ucrânia",
+            "Правительство Перу выступило против поставок оружия Украине и призвало к переговорам",
         ],
     )
     def test_a_latin_american_stance_on_the_war_is_relevant(self, title: str) -> None:
@@ -71,10 +71,10 @@ class TestOfficialsByRole:
     @pytest.mark.parametrize(
         "title",
         [
-            "Sputnik Light approved for use in Argentina",
-            "Argentina aprueba la vacuna Sputnik Light",
-            "Argentina aprova a vacina Sputnik Light",
-            "Препарат «Спутник Лайт» одобрили в Аргентине",
+            "Paraguayan regulator clears the Sputnik Light shot for adults",
+            "Guatemala recibe un lote de la vacuna Sputnik Light",
+            "Bolívia começa a aplicar a vacina Sputnik Light em idosos",
+            "Гондурас получил партию вакцины «Спутник Лайт»",
         ],
     )
     def test_the_vaccine_is_a_state_product_in_the_region(self, title: str) -> None:
@@ -85,26 +85,26 @@ class TestOfficialsByRole:
     @pytest.mark.parametrize(
         "title",
         [
-            "Russian Orthodox church opens its doors in Havana",
-            "Abre sus puertas en La Habana la iglesia ortodoxa rusa",
-            "Igreja ortodoxa russa é inaugurada em Havana",
-            "В Гаване открылся русский православный храм",
+            "A Russian Orthodox cathedral is consecrated in Caracas",
+            "La iglesia ortodoxa rusa celebra su aniversario en Caracas",
+            "Fiéis visitam a catedral ortodoxa russa de Caracas",
+            "В Каракасе освятили русский православный храм",
         ],
     )
     def test_the_russian_church_in_the_region_is_russia(self, title: str) -> None:
-        """Rule 10: the Russian Orthodox church in Havana is 1 (ambiguous)."""
+        """Rule 10: the Russian Orthodox church in the region is 1 (ambiguous)."""
         evidence = gather_evidence(GAZETTEER, title, "")
-        assert evidence.russia and "CU" in evidence.countries
+        assert evidence.russia and "VE" in evidence.countries
 
 
 class TestLists:
     @pytest.mark.parametrize(
         "title",
         [
-            "State Street sees Brazil, Russia as attractive bets",
-            "Danone apuesta por México, Rusia para crecer",
-            "Renault aposta em Brasil, Rússia para crescer",
-            "Инвесторы выбирают Бразилию, Россию для вложений",
+            "Fund managers pile into Chile, Russia this quarter",
+            "Una cadena de hoteles elige Perú, Rusia para abrir locales",
+            "Fabricante de pneus mira Argentina, Rússia para crescer",
+            "Производитель обуви выбрал Чили, Россию для магазинов",
         ],
     )
     def test_sides_with_only_a_comma_between_them_are_a_list(self, title: str) -> None:
@@ -115,10 +115,10 @@ class TestLists:
     @pytest.mark.parametrize(
         "title",
         [
-            "Cuba and Russia sign an energy agreement",
-            "Cuba y Rusia firman un acuerdo energético",
-            "Cuba e Rússia assinam um acordo de energia",
-            "Куба и Россия подписали соглашение об энергетике",
+            "Honduras and Russia sign a grain supply agreement",
+            "Honduras y Rusia firman un acuerdo de suministro de trigo",
+            "Honduras e Rússia assinam um acordo de fornecimento de trigo",
+            "Гондурас и Россия подписали соглашение о поставках пшеницы",
         ],
     )
     def test_a_pair_joined_by_and_is_no_comma_list(self, title: str) -> None:
@@ -134,10 +134,10 @@ class TestPressReviews:
     @pytest.mark.parametrize(
         "title",
         [
-            "Press review: Russia tests a missile while Mexico counts its votes",
-            "Resumen de noticias: Rusia prueba un misil mientras México cuenta votos",
-            "Resumo: Rússia testa um míssil enquanto o México conta votos",
-            "Обзор прессы: Россия испытала ракету, пока Мексика считает голоса",
+            "Press review: Russia launches a satellite while Panama elects a mayor",
+            "Resumen de noticias: Rusia lanza un satélite mientras Panamá elige alcalde",
+            "Resumo: Rússia lança um satélite enquanto o Panamá elege um prefeito",
+            "Обзор прессы: Россия запустила спутник, пока Панама выбирает мэра",
         ],
     )
     def test_stories_run_together_in_a_title_are_judged_apart(self, title: str) -> None:
@@ -150,10 +150,10 @@ class TestHomonyms:
     @pytest.mark.parametrize(
         "title",
         [
-            "Russia should put weapons in friendly countries like Cuba, says a Russian MP",
-            "Partido brasileño declara su apoyo total a Rusia",
-            "Partido brasileiro declara apoio total à Rússia",
-            "Бразильская партия заявила о поддержке России",
+            "A Russian senator says friendly nations such as Nicaragua welcome Russian ships",
+            "Un partido chileno envía una carta de apoyo a Rusia",
+            "Partido uruguaio manifesta solidariedade com a Rússia",
+            "Партия Эквадора направила письмо в поддержку России",
         ],
     )
     def test_a_party_or_friendly_country_is_no_sport(self, title: str) -> None:
@@ -162,10 +162,10 @@ class TestHomonyms:
     @pytest.mark.parametrize(
         "title",
         [
-            "Brazilian footballers receive Russian citizenship",
-            "Los futbolistas brasileños obtienen la nacionalidad rusa",
-            "Futebolistas brasileiros recebem a cidadania russa",
-            "Бразильские футболисты получили российское гражданство",
+            "Two Colombian footballers sign for a Russian club",
+            "Dos futbolistas peruanos fichan por un club ruso",
+            "Futebolista paraguaio assina com time russo",
+            "Уругвайский футболист перешел в российский клуб",
         ],
     )
     def test_footballers_are_sport(self, title: str) -> None:
@@ -176,10 +176,10 @@ class TestHomonyms:
     @pytest.mark.parametrize(
         "title",
         [
-            "Putin compares the US missile shield to the Cuban crisis",
-            "Lavrov: las normas de la crisis del Caribe eran claras",
-            "Lavrov lembra a crise dos mísseis de 1962",
-            "Лавров вспомнил Карибский кризис",
+            "A Russian general warns of a new Cuban crisis over missiles in Europe",
+            "Un diplomático ruso evoca la crisis del Caribe al hablar de Europa",
+            "Diplomata russo compara a tensão atual à crise dos mísseis",
+            "Российский генерал сравнил ситуацию с Карибским кризисом",
         ],
     )
     def test_an_analogy_to_the_cuban_crisis_names_no_country(self, title: str) -> None:
@@ -197,10 +197,10 @@ class TestScholarships:
     @pytest.mark.parametrize(
         "title",
         [
-            "Russia offers scholarships to Cuban students",
-            "Rusia ofrece becas a estudiantes cubanos",
-            "Rússia oferece bolsas de estudo a estudantes cubanos",
-            "Россия предложила кубинским студентам стипендии",
+            "Russia widens scholarships for students from Nicaragua",
+            "Rusia abre becas para jóvenes de Bolivia",
+            "Rússia concede bolsas de estudo a alunos de Angola e do Brasil",
+            "Россия выделила стипендии студентам из Никарагуа",
         ],
     )
     def test_scholarships_are_a_relation(self, title: str) -> None:

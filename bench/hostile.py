@@ -275,15 +275,17 @@ async def run_cycle(
     only_url: str | None = None,
     warm_url: str | None = None,
 ) -> tuple[dict[str, FeedCycleResult], float]:
-    """One cycle, timed from warm parser workers (each loads its language model first) and,
-    with `warm_url`, after a cycle over that good feed has run every code path once."""
+    """One cycle, timed from a warm parser (the in-process reader and the worker processes,
+    started on first need, each with its language model loaded) and, with `warm_url`, after a
+    cycle over that good feed has run every code path once."""
     results: dict[str, FeedCycleResult] = {}
     async with open_ingestor(settings, sessions) as ingestor:
         warm_up = feed([one_item("warm-up")])
         options = ingestor.parsers.options(datetime.now(UTC), None)
+        await ingestor.parsers.parse(warm_up, {}, None, options)
         await asyncio.gather(
             *(
-                ingestor.parsers.parse(warm_up, {}, None, options)
+                asyncio.wrap_future(ingestor.parsers.submit(warm_up, {}, None, options))
                 for _ in range(settings.parse.workers)
             )
         )

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import httpcore
 import httpx
@@ -61,7 +60,7 @@ def open_client(settings: NetworkSettings, resolver: Resolver | None = None) -> 
     """An HTTP client whose every connection passes the SSRF guard."""
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     # httpx has no public hook for the network backend; swap the pool it built for one that has.
-    transport._pool = pool_class()(
+    transport._pool = httpcore.AsyncConnectionPool(
         ssl_context=httpx.create_ssl_context(),
         max_connections=settings.max_concurrency * 2,
         max_keepalive_connections=settings.max_concurrency,
@@ -82,65 +81,6 @@ def open_client(settings: NetworkSettings, resolver: Resolver | None = None) -> 
         trust_env=False,
         headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
     )
-
-
-# The httpcore release whose `_assign_requests_to_connections` LeanConnectionPool restates.
-LEAN_POOL_HTTPCORE = "1.0.9"
-
-
-def pool_class() -> type[httpcore.AsyncConnectionPool]:
-    """LeanConnectionPool on the httpcore release it was written against, else httpcore's own."""
-    if httpcore.__version__ == LEAN_POOL_HTTPCORE:
-        return LeanConnectionPool
-    return httpcore.AsyncConnectionPool
-
-
-class LeanConnectionPool(httpcore.AsyncConnectionPool):
-    """httpcore 1.0.9's pool, its request assignment in linear time.
-
-    Each time a request is added or removed, httpcore's pool counts, for every idle
-    connection, all the pool's connections again with `len([c.is_idle() for c in ...])` (a
-    list of every connection, idle or not, so it is `len(self._connections)`): 700,000
-    `is_idle` calls and a fifth of the event loop's time in a cycle of 400 304s with 16
-    connections. This is the same method with that count taken as what it is.
-    """
-
-    def _assign_requests_to_connections(self) -> list[Any]:
-        closing_connections = []
-        for connection in list(self._connections):
-            if connection.is_closed():
-                self._connections.remove(connection)
-            elif connection.has_expired() or (
-                connection.is_idle() and len(self._connections) > self._max_keepalive_connections
-            ):
-                self._connections.remove(connection)
-                closing_connections.append(connection)
-
-        queued_requests = [request for request in self._requests if request.is_queued()]
-        for pool_request in queued_requests:
-            origin = pool_request.request.url.origin
-            available_connections = [
-                connection
-                for connection in self._connections
-                if connection.can_handle_request(origin) and connection.is_available()
-            ]
-            if available_connections:
-                pool_request.assign_to_connection(available_connections[0])
-                continue
-            if len(self._connections) < self._max_connections:
-                connection = self.create_connection(origin)
-                self._connections.append(connection)
-                pool_request.assign_to_connection(connection)
-                continue
-            idle_connections = [c for c in self._connections if c.is_idle()]
-            if idle_connections:
-                connection = idle_connections[0]
-                self._connections.remove(connection)
-                closing_connections.append(connection)
-                connection = self.create_connection(origin)
-                self._connections.append(connection)
-                pool_request.assign_to_connection(connection)
-        return closing_connections
 
 
 class HostLimiter:

@@ -11,19 +11,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import ip_network
 
-import httpcore
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import NetworkSettings
 from monitor.fetch import (
-    LEAN_POOL_HTTPCORE,
-    LeanConnectionPool,
     Validators,
     fetch_feed,
     open_client,
-    pool_class,
 )
 from monitor.ingest import WriteBatcher
 
@@ -185,41 +181,3 @@ class TestConnections:
         readable check's few milliseconds) notices it and opens a new one, none fails."""
         assert fetch_times(dropping_server.url, 4, 0.05) == [200] * 4
         assert dropping_server.connections == 4
-
-
-def requests_through_pool(pool: type[httpcore.AsyncConnectionPool]) -> tuple[list[int], int]:
-    """12 requests at once through a pool of at most 4 connections (2 kept alive): their
-    statuses and the connections the server accepted."""
-    server = CountingServer(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n')
-    server.thread.start()
-    settings = NetworkSettings(allow_cidrs=(ip_network("127.0.0.0/8"),), max_concurrency=2)
-
-    async def run() -> list[int]:
-        async with open_client(settings) as client:
-            client._transport._pool.__class__ = pool  # type: ignore[attr-defined]
-            fetched = await asyncio.gather(
-                *(
-                    fetch_feed(client, server.url, Validators(etag='"v1"'), settings)
-                    for _ in range(12)
-                )
-            )
-            return [f.status for f in fetched]
-
-    try:
-        return asyncio.run(run()), server.connections
-    finally:
-        server.listener.close()
-
-
-@pytest.mark.skipif(
-    httpcore.__version__ != LEAN_POOL_HTTPCORE, reason="LeanConnectionPool restates this release"
-)
-def test_lean_pool_assigns_requests_as_httpcore_does() -> None:
-    """monitor.fetch.LeanConnectionPool (httpcore's request assignment in linear time) is the
-    pool the client uses, and on more requests than connections it answers every request and
-    opens as many connections as httpcore's own pool."""
-    assert pool_class() is LeanConnectionPool
-    lean = requests_through_pool(LeanConnectionPool)
-    stock = requests_through_pool(httpcore.AsyncConnectionPool)
-    assert lean[0] == stock[0] == [304] * 12
-    assert lean[1] == stock[1]

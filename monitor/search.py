@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.config import DEFAULT_APPROXIMATE_ABOVE
 from monitor.embed import Embedder
 from monitor.filters import MatchFilter
 from monitor.storage.queries import filtered_article_ids
 from monitor.storage.vectors import decode_blobs, matches_of_articles, vectors_of_articles
 from monitor.vectors import Vectors
-from monitor.window_index import DEFAULT_APPROXIMATE_ABOVE, NO_ARTICLE, Neighbours, WindowIndex
+from monitor.window_index import NO_ARTICLE, Neighbours, WindowIndex
 
 SIMILARITY_DIGITS = 4
 OVERFETCH_FACTOR = 10  # candidates read per wanted result before filtering …

@@ -35,11 +35,12 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.config import DEFAULT_APPROXIMATE_ABOVE
 from monitor.storage.stories import WindowRows, count_window_vectors, select_story_window
 from monitor.storage.vectors import decode_blobs
 from monitor.stories import CANDIDATE_FLOOR, CANDIDATES, BruteForceIndex
 from monitor.vectors import Vectors
-from monitor.window_index import DEFAULT_APPROXIMATE_ABOVE, Neighbours, WindowIndex, load_index
+from monitor.window_index import Neighbours, WindowIndex, load_index
 
 log = logging.getLogger(__name__)
 

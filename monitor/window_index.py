@@ -44,6 +44,7 @@ from monitor.approximate_index import (
     Codebook,
     CodedShard,
 )
+from monitor.config import DEFAULT_APPROXIMATE_ABOVE
 from monitor.storage.vectors import VectorRows, stream_vectors
 from monitor.vectors import Vectors
 
@@ -52,8 +53,6 @@ FIRST_BLOCK_ROWS = 256  # a new block's first allocation; doubled as it fills
 SECONDS_PER_DAY = 86_400
 NO_ARTICLE = -1
 INDEX_FORMAT = 1
-# Above this many indexed rows a search may use an approximate index (see WindowIndex).
-DEFAULT_APPROXIMATE_ABOVE = 200_000
 # Candidates a day's code scan hands to the exact scoring, at least (more when `k` is larger):
 # with 8 the exact nearest was among them for every one of 5,000 articles at 1M (bench).
 MIN_FETCH_PER_DAY = 16
@@ -279,10 +278,11 @@ class WindowIndex:
             excluded = excluded_rows(block, cut, allowed)
             if excluded is not None and excluded.all():
                 continue
-            # Rows × queries: BLAS is faster this way round, and a lone query is a gemv.
+            # Queries × rows: the best k are then taken along each contiguous row (taking
+            # them down the columns of rows × queries cost 10× the product itself).
             scores = block_scores(block, queries)
             if excluded is not None:
-                scores[excluded] = -np.inf
+                scores[:, excluded] = -np.inf
             best = merge_best(best, block, scores, k)
         return best
 
@@ -446,26 +446,25 @@ def merge_candidates(
 
 
 def block_scores(block: Block, queries: Vectors) -> Vectors:
-    """Block rows × queries; a lone query is a matrix-vector product (20× faster)."""
+    """Queries × block rows; a lone query is a matrix-vector product (20× faster)."""
     rows = block.vectors[: block.size]
     if len(queries) == 1:
-        single: Vectors = (rows @ queries[0])[:, None]
+        single: Vectors = (rows @ queries[0])[None, :]
         return single
-    scores: Vectors = rows @ queries.T
+    scores: Vectors = queries @ rows.T
     return scores
 
 
 def merge_best(best: Neighbours, block: Block, scores: Vectors, k: int) -> Neighbours:
-    """The best `k` per query of `best` and of `scores` (block rows × queries)."""
-    rows = scores.shape[0]
+    """The best `k` per query of `best` and of `scores` (queries × block rows)."""
+    rows = scores.shape[1]
     if k == 1:
-        top = scores.argmax(axis=0)[None, :]
+        top = scores.argmax(axis=1)[:, None]
     elif rows > k:
-        top = np.argpartition(scores, rows - k, axis=0)[rows - k :]
+        top = np.argpartition(scores, rows - k, axis=1)[:, rows - k :]
     else:
-        top = np.broadcast_to(np.arange(rows)[:, None], scores.shape)
-    top_scores = np.take_along_axis(scores, top, axis=0).T
-    top = top.T
+        top = np.broadcast_to(np.arange(rows)[None, :], scores.shape)
+    top_scores = np.take_along_axis(scores, top, axis=1)
     ids = np.concatenate([best.article_ids, block.ids[top]], axis=1)
     groups = np.concatenate([best.groups, block.groups[top]], axis=1)
     similarities = np.concatenate([best.similarities, top_scores], axis=1)

@@ -32,9 +32,7 @@ os.environ.setdefault(
     "MONITOR_EMBEDDING__CACHE_DIR", tempfile.mkdtemp(prefix="monitor-test-cache-")
 )
 # And the saved story-window index (`[stories] index_dir`, var/index by default).
-os.environ.setdefault(
-    "MONITOR_STORIES__INDEX_DIR", tempfile.mkdtemp(prefix="monitor-test-index-")
-)
+os.environ.setdefault("MONITOR_STORIES__INDEX_DIR", tempfile.mkdtemp(prefix="monitor-test-index-"))
 SHARED = PROJECT_ROOT.parent / "shared"
 PG_ADMIN_URL = os.environ.get(
     "MONITOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

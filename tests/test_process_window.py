@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import StorySettings
+from monitor.config import DEFAULT_APPROXIMATE_ABOVE, StorySettings
 from monitor.cycle import process_pending
 from monitor.embed import Vectors, normalise_rows
 from monitor.events import StoryModels, cosine_only_models
@@ -412,7 +412,7 @@ class TestStorySettings:
         """The index is saved under var/index by default; "" turns saving off."""
         assert StorySettings().index_path == Path("var/index")
         assert StorySettings(index_dir="").index_path is None
-        assert StorySettings().approximate_above == 200_000
+        assert StorySettings().approximate_above == DEFAULT_APPROXIMATE_ABOVE == 50_000
         with pytest.raises(ValueError, match="approximate_above"):
             StorySettings(approximate_above=0)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from monitor.config import DEFAULT_APPROXIMATE_ABOVE
 from monitor.storage.vectors import VectorRows
 from monitor.vectors import normalise_rows
 from monitor.window_index import WindowIndex, load_index
@@ -82,7 +83,7 @@ class TestModes:
         rows, _ = ROWS_AND_CENTRES
         assert filled(rows, ROWS).mode == "exact"
         assert filled(rows, ROWS - 1).mode == "approximate"
-        assert WindowIndex("model", DIM).approximate_above == 200_000
+        assert WindowIndex("model", DIM).approximate_above == DEFAULT_APPROXIMATE_ABOVE == 50_000
 
     def test_nearest_and_similarity_equal_the_exact_index(
         self, pair: tuple[WindowIndex, WindowIndex]

@@ -289,7 +289,15 @@ def search(
     floor = settings.search.min_similarity if min_similarity is None else min_similarity
     embedder = open_embedder_for(settings)
     with open_database(settings) as sessions:
-        items = search_matches(sessions, embedder, text, match_filter, limit, floor)
+        items = search_matches(
+            sessions,
+            embedder,
+            text,
+            match_filter,
+            limit,
+            floor,
+            settings.stories.approximate_above,
+        )
     if output_format == "json":
         echo_json(items)
     elif not items:

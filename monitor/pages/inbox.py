@@ -155,6 +155,7 @@ def searched_rows(pages: PageContext, f: MatchFilter, ask: str, limit: int) -> l
         f,
         limit,
         pages.settings.search.min_similarity,
+        pages.settings.stories.approximate_above,
     )
     similarity = {r["article_id"]: r["similarity"] for r in found}
     with pages.sessions() as session:

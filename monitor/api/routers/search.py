@@ -35,5 +35,6 @@ def search(
         scope,
         limit,
         context.settings.search.min_similarity,
+        context.settings.stories.approximate_above,
     )
     return {"items": items}

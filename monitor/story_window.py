@@ -14,6 +14,10 @@ deleted) is made up for from the rest of the `NEAREST_PER_ARTICLE`, and when eve
 the batch reads the whole window. Events and threads always come from the database at that
 moment: the groups the index holds may be stale (a split, a merge) and are never used here.
 
+Each candidate's evidence (`monitor.story_evidence`) is kept for the life of the process, up to
+`EVIDENCE_CACHE` articles, least recently used dropped first: the same window articles are
+candidates batch after batch, and gathering their evidence anew was a third of assignment.
+
 The index is saved when the process stops and loaded at the next start if the database still
 holds exactly what it was read from (else rebuilt); a file lock lets processes share the folder.
 """
@@ -25,7 +29,8 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +44,7 @@ from monitor.config import DEFAULT_APPROXIMATE_ABOVE
 from monitor.storage.stories import WindowRows, count_window_vectors, select_story_window
 from monitor.storage.vectors import decode_blobs
 from monitor.stories import CANDIDATE_FLOOR, CANDIDATES, BruteForceIndex
+from monitor.story_evidence import Evidence, gather_evidence
 from monitor.vectors import Vectors
 from monitor.window_index import Neighbours, WindowIndex, load_index
 
@@ -54,6 +60,9 @@ NEAREST_PER_ARTICLE = 32
 NEAR_TIE_MARGIN = 4
 # Cosines this close under the floor are read too, for the same reason.
 FLOOR_SLACK = 1e-4
+# Candidates whose evidence is kept (about 3.4 kB each: some 170 MB when full). A batch reads
+# at most BATCH_ARTICLES x read_per_article() rows, mostly of the same recent events.
+EVIDENCE_CACHE = 50_000
 SAVE_WAIT_S = 10.0  # how long saving at shutdown waits for a batch in hand to finish
 
 
@@ -61,10 +70,42 @@ def empty_window() -> BruteForceIndex:
     return BruteForceIndex((), (), np.zeros((0, 0), dtype=np.float32))
 
 
-def window_of(rows: WindowRows) -> BruteForceIndex:
-    """The exact index `assign_events` reads, over these rows."""
+@dataclass
+class EvidenceCache:
+    """Articles' evidence by article id, the `limit` most recently used; an entry is used only
+    while the article's text is the one it was gathered from."""
+
+    limit: int = EVIDENCE_CACHE
+    entries: OrderedDict[int, tuple[tuple[str, str], Evidence]] = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def of(self, article_ids: Sequence[int], texts: Sequence[tuple[str, str]]) -> list[Evidence]:
+        """Each article's `gather_evidence(title, summary)`, gathered only when not kept."""
+        with self.lock:
+            return [self.one(i, text) for i, text in zip(article_ids, texts, strict=True)]
+
+    def one(self, article_id: int, text: tuple[str, str]) -> Evidence:
+        kept = self.entries.get(article_id)
+        if kept is not None and kept[0] == text:
+            self.entries.move_to_end(article_id)
+            return kept[1]
+        evidence = gather_evidence(*text)
+        self.entries[article_id] = (text, evidence)
+        self.entries.move_to_end(article_id)
+        while len(self.entries) > self.limit:
+            self.entries.popitem(last=False)
+        return evidence
+
+
+def window_of(rows: WindowRows, cache: EvidenceCache | None = None) -> BruteForceIndex:
+    """The exact index `assign_events` reads, over these rows (with their evidence from
+    `cache`, when given)."""
     if not rows.article_ids:
         return empty_window()
+    evidence = cache.of(rows.article_ids, rows.texts) if cache is not None else ()
     return BruteForceIndex(
         tuple(rows.article_ids),
         tuple(rows.event_ids),
@@ -72,6 +113,7 @@ def window_of(rows: WindowRows) -> BruteForceIndex:
         tuple(rows.thread_ids),
         tuple(rows.times),
         tuple(rows.texts),
+        tuple(evidence),
     )
 
 
@@ -145,6 +187,7 @@ class StoryWindow:
     index: WindowIndex | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     full_reads: int = 0  # batches that had to read the whole window
+    evidence: EvidenceCache = field(default_factory=EvidenceCache)
 
     @property
     def folder(self) -> Path | None:
@@ -203,7 +246,7 @@ class StoryWindow:
         if rows is None:
             self.full_reads += 1
             rows = select_story_window(session, since, self.model_id)
-        return window_of(rows)
+        return window_of(rows, self.evidence)
 
     def read_candidates(
         self, session: Session, found: Neighbours, since: datetime

@@ -29,8 +29,16 @@ from monitor.storage.feeds import add_feeds, list_feeds
 from monitor.storage.schema import Article
 from monitor.storage.stories import count_window_vectors, select_story_window
 from monitor.stories import BatchArticle, StoryDecision, assign_events
+from monitor.story_evidence import gather_evidence
 from monitor.story_files import load_story_models
-from monitor.story_window import NEAREST_PER_ARTICLE, StoryWindow, model_folder, window_of
+from monitor.story_window import (
+    EVIDENCE_CACHE,
+    NEAREST_PER_ARTICLE,
+    EvidenceCache,
+    StoryWindow,
+    model_folder,
+    window_of,
+)
 from monitor.tagging import Tagger
 from monitor.values import FeedSpec, ParsedEntry
 from tests.conftest import PROJECT_RELEVANCE, PROJECT_ROOT, SettingsFactory
@@ -225,6 +233,7 @@ class TestNarrowedWindow:
         assert any(d.starts_story for d in decisions)
         assert all(n < f for _, _, n, f in compared[2:])  # it did read fewer rows
         assert processor.window.full_reads == 0
+        assert len(processor.window.evidence) > 0  # the narrowed windows' evidence was kept
 
     def test_an_approximate_index_still_finds_the_candidates(
         self, sqlite_sessions: sessionmaker[Session], tagger: Tagger
@@ -283,6 +292,48 @@ class TestNarrowedWindow:
         assert window.index is not None
         ids = np.concatenate([b.ids[: b.size] for b in window.index.blocks()])
         assert sorted(ids.tolist()) == stored.article_ids and len(ids) == 3 * 34
+
+
+class TestEvidenceCache:
+    def test_kept_evidence_is_reused_and_equals_gathering_it(self) -> None:
+        """An article's evidence is gathered once and then returned as kept, equal to what
+        gathering it anew gives."""
+        cache = EvidenceCache()
+        text = ("Lavrov meets Maduro in Caracas", "The ministers signed 12 agreements.")
+        first = cache.of([7], [text])[0]
+        assert first == gather_evidence(*text)
+        assert cache.of([7], [text])[0] is first
+
+    def test_a_changed_text_is_gathered_again(self) -> None:
+        """An entry gathered from another text of the article is not used."""
+        cache = EvidenceCache()
+        cache.of([7], [("Lavrov in Caracas", "")])
+        changed = ("Lula in Brasilia", "")
+        assert cache.of([7], [changed])[0] == gather_evidence(*changed)
+        assert len(cache) == 1
+
+    def test_the_cache_keeps_the_most_recently_used_up_to_its_limit(self) -> None:
+        """Past the limit the least recently used article is dropped."""
+        cache = EvidenceCache(limit=2)
+        texts = {i: (f"Title {i} Maduro", "") for i in range(3)}
+        cache.of([0, 1], [texts[0], texts[1]])
+        cache.of([0], [texts[0]])  # 1 is now the least recently used
+        cache.of([2], [texts[2]])
+        assert list(cache.entries) == [0, 2]
+        assert EvidenceCache().limit == EVIDENCE_CACHE > 0
+
+    def test_window_rows_carry_the_cached_evidence(
+        self, sessions: sessionmaker[Session], tagger: Tagger
+    ) -> None:
+        """The index built from window rows with a cache holds each row's evidence."""
+        scene, clock = new_scene(), [NOW]
+        processor = crafted_processor(sessions, tagger, scene, clock, MODELS["fitted"])
+        build_window(sessions, processor, scene, clock, 2, check=False)
+        with sessions.begin() as session:
+            rows = select_story_window(session, NOW - timedelta(days=7), "crafted")
+        index = window_of(rows, EvidenceCache())
+        assert rows.article_ids
+        assert index.evidence == tuple(gather_evidence(*t) for t in rows.texts)
 
 
 class TestSavedWindow:

@@ -106,13 +106,14 @@ def search_matches(
             session, match_filter, query, candidates, limit, min_similarity, exact
         )
         # Too few left after the filter while articles were left unranked: rank the filter's
-        # ids. (The codes' fast scan also leaves out what it estimates at or under 0.)
+        # ids. (The codes' fast scan also leaves out what it estimates at or under 0; and
+        # articles pruned since the index read them still fill candidates, with no filter too.)
         if exact:
             short = len(results) < limit and len(candidates) == wanted
         else:
             unranked = len(candidates) < len(entry.index)
             short = len(results) < limit and unranked and (rejected or min_similarity <= 0)
-        if short and match_filter != MatchFilter():
+        if short:
             return prefiltered(session, entry, query, match_filter, limit, min_similarity)
     return results
 

@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import search
 from monitor.filters import MatchFilter
 from monitor.search import search_index_for, search_matches
 from monitor.storage.queries import filtered_article_ids
+from monitor.storage.schema import Article
 from monitor.storage.vectors import stream_vectors
 from monitor.tagging import Tagger
 from tests.fakes import BagOfWordsEmbedder
@@ -105,3 +107,19 @@ class TestKeptUpToDate:
         assert {i for i, _ in before} < {i for i, _ in after}
         index = search_index_for(sessions, BagOfWordsEmbedder().model_id).index
         assert len(index) == 2 * len(CORPUS)
+
+    def test_articles_deleted_since_the_index_read_them_do_not_hide_live_ones(
+        self, sessions: sessionmaker[Session], tagger: Tagger
+    ) -> None:
+        """Retention deletes the 110 articles nearest a question after this process's index
+        read them (240 stored); with no filter at all, the next search still lists live ones."""
+        store_corpus(sessions, tagger, NOW, range(40))
+        embedder = BagOfWordsEmbedder()
+        question = CORPUS[1][0]
+        everything = search_matches(sessions, embedder, question, MatchFilter(), 500, -1.0)
+        doomed = [record["article_id"] for record in everything[:110]]
+        with sessions.begin() as session:
+            session.execute(delete(Article).where(Article.id.in_(doomed)))
+        after = search_matches(sessions, embedder, question, MatchFilter(), 10, -1.0)
+        assert len(after) == 10
+        assert not {record["article_id"] for record in after} & set(doomed)

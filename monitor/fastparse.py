@@ -71,6 +71,10 @@ HTML_TYPES = frozenset({"application/xhtml+xml", "text/html"})
 TEXT_TYPES = frozenset({"text/plain"}) | HTML_TYPES
 RSS_VERSIONS = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss094"}
 LINK_QUERY_FIX = re.compile("&([A-Za-z0-9_]+);")
+# Elements one item (or other top-level element) may hold before it is let go: a plain entry
+# has tens; a body of 10 MB of tags inside one element would otherwise be kept whole here, in
+# the service's own process, instead of in a worker that can be stopped.
+MAX_HELD_ELEMENTS = 10_000
 EMAIL = re.compile(
     r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"""
 )
@@ -206,9 +210,11 @@ class Reader:
         channel_lang = root_lang
         channels = 0
         seen_feed_fields: set[str] = set()
+        held = 0  # elements held in memory under the current channel child
         for event, element in stream:
             if event == "start":
                 depth += 1
+                held = held_check(held, depth > 2)
                 if depth == 2:
                     if element.tag != "channel" or channels:
                         raise UnusualDocumentError(f"{element.tag!r} outside the channel")
@@ -219,6 +225,7 @@ class Reader:
                 continue
             depth -= 1
             if depth == 2:
+                held = 0
                 tag = element.tag
                 if tag == "item":
                     lang = self.element_lang(element, channel_lang)
@@ -261,7 +268,7 @@ class Reader:
                     if {"href", "url", "uri"} & set(child.attrib):
                         raise UnusualDocumentError("an RSS link with an address attribute")
                     value = self.leaf_text(child, resolve=True)
-                    entry["link"] = LINK_QUERY_FIX.sub(r"&\g<1>", value)
+                    entry["link"] = rss_link(value)
                 elif name == "guid":
                     self.guid(entry, child)
                 elif name == "pubdate":
@@ -298,13 +305,16 @@ class Reader:
             document.feed["language"] = root_lang.replace("_", "-")
         depth = 1
         seen_feed_fields: set[str] = set()
+        held = 0  # elements held in memory under the current top-level element
         for event, element in stream:
             if event == "start":
                 depth += 1
+                held = held_check(held, depth > 2)
                 continue
             depth -= 1
             if depth != 1:
                 continue
+            held = 0
             tag = element.tag
             if tag == f"{{{ATOM}}}entry":
                 if set(element.attrib) - LANG_ATTRIBUTES:
@@ -517,3 +527,18 @@ def map_content_type(content_type: str) -> str:
 
 def normal_lang(lang: str | None) -> str | None:
     return lang.replace("_", "-") if lang else lang
+
+
+def rss_link(value: str) -> str:
+    """An RSS <link>'s text as feedparser leaves it: a double-escaped `&amp;` unescaped once,
+    and `&name;` (a query variable read as an unknown reference) back to `&name`."""
+    return LINK_QUERY_FIX.sub(r"&\g<1>", value.replace("&amp;", "&"))
+
+
+def held_check(held: int, nested: bool) -> int:
+    """One more element held under the current top-level element (when `nested`)."""
+    if not nested:
+        return held
+    if held >= MAX_HELD_ELEMENTS:
+        raise UnusualDocumentError(f"more than {MAX_HELD_ELEMENTS:,} elements in one element")
+    return held + 1

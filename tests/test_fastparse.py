@@ -45,6 +45,9 @@ def rss_with(items: str, channel: str = "<title>Feed</title>", root_attrs: str =
 ACCEPTED = {
     "plain items": rss([item(f"Title {n}", f"https://x.example/{n}", f"g{n}") for n in range(5)]),
     "guid is the link": rss_with("<item><title>A</title><guid>/a/relative</guid></item>"),
+    "double-escaped query in a link": rss_with(
+        "<item><title>A</title><link>https://n.example/a?id=7&amp;amp;lang=es&amp;b;</link></item>"
+    ),
     "guid not a link": rss_with(
         '<item><title>A</title><guid isPermaLink="false">tag:1</guid></item>'
     ),
@@ -119,6 +122,14 @@ UNUSUAL = {
         b'<rss version="2.0"><channel><item><title>&b;&b;</title></item></channel></rss>'
     ),
     "not well-formed": b'<rss version="2.0"><channel><item><title>A</item></channel></rss>',
+    "tens of thousands of elements inside one channel element (held whole until it ends)": (
+        b'<rss version="2.0"><channel><title>T</title><foo>' + b"<x/>" * 20_000 + b"</foo>"
+        b"<item><title>A</title></item></channel></rss>"
+    ),
+    "tens of thousands of elements inside one Atom entry": (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><entry><title>A</title>'
+        b"<foo>" + b"<x/>" * 20_000 + b"</foo></entry></feed>"
+    ),
     "RSS 1.0": (
         b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
         b' xmlns="http://purl.org/rss/1.0/"><item><title>A</title></item></rdf:RDF>'

@@ -353,6 +353,7 @@ class WindowIndex:
                 vectors=joined(
                     [b.vectors[: b.size].astype("<f2") for b in blocks], "<f2", self.dim
                 ),
+                watermark=np.array(self.watermark, dtype=np.int64),
             )
         elif not self.keep_vectors:
             raise ValueError("an index that keeps only codes is not saved (rebuild it instead)")
@@ -369,11 +370,16 @@ class WindowIndex:
                 codes=np.concatenate([s.codes[: s.size] for s in shards]),
                 centroids=self.codebook.centroids,
                 subquantizers=np.array(self.codebook.subquantizers),
+                watermark=np.array(self.watermark, dtype=np.int64),
             )
+        # The watermark travels inside the vectors' file, so a save cut short between the two
+        # files still pairs every vector file with its own watermark.
         partial.replace(directory / "vectors.npz")
         meta = {"format": INDEX_FORMAT, "model_id": self.model_id, "dim": self.dim}
         meta["watermark"] = self.watermark
-        (directory / "index.json").write_text(json.dumps(meta), encoding="utf-8")
+        partial_meta = directory / "index.tmp.json"
+        partial_meta.write_text(json.dumps(meta), encoding="utf-8")
+        partial_meta.replace(directory / "index.json")
 
 
 @functools.cache
@@ -502,6 +508,7 @@ def load_index(
             codes = saved["codes"] if coded else None
             centroids = saved["centroids"] if coded else None
             subquantizers = int(saved["subquantizers"]) if coded else SUBQUANTIZERS
+            watermark = int(saved["watermark"])
     except (OSError, ValueError, KeyError):
         return None
     index = WindowIndex(model_id, int(meta["dim"]), approximate_above=approximate_above)
@@ -509,7 +516,7 @@ def load_index(
         index.codebook = Codebook(index.dim, centroids.astype(np.float32), subquantizers)
         index.subquantizers = subquantizers
         restore_coded(index, VectorRows(ids, groups, seen_at, vectors, 0), codes)
-        index.watermark = int(meta["watermark"])
+        index.watermark = watermark
         return index
     for start in range(0, len(ids), BLOCK_ROWS):
         stop = start + BLOCK_ROWS
@@ -522,7 +529,7 @@ def load_index(
                 0,
             )
         )
-    index.watermark = int(meta["watermark"])
+    index.watermark = watermark
     return index
 
 

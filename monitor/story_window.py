@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import DEFAULT_APPROXIMATE_ABOVE
 from monitor.storage.stories import WindowRows, count_window_vectors, select_story_window
-from monitor.storage.vectors import decode_blobs
+from monitor.storage.vectors import decode_blobs, vectors_of_articles
 from monitor.stories import CANDIDATE_FLOOR, CANDIDATES, BruteForceIndex
 from monitor.story_evidence import Evidence, gather_evidence
 from monitor.vectors import Vectors
@@ -63,6 +63,7 @@ FLOOR_SLACK = 1e-4
 # Candidates whose evidence is kept (about 3.4 kB each: some 170 MB when full). A batch reads
 # at most BATCH_ARTICLES x read_per_article() rows, mostly of the same recent events.
 EVIDENCE_CACHE = 50_000
+SAVED_SAMPLE_ARTICLES = 64  # checked against the database before a saved index is used
 SAVE_WAIT_S = 10.0  # how long saving at shutdown waits for a batch in hand to finish
 
 
@@ -211,7 +212,7 @@ class StoryWindow:
         if saved is not None:
             saved.expire(since)
             expected = count_window_vectors(session, self.model_id, since, saved.watermark)
-            if expected == len(saved):
+            if expected == len(saved) and holds_same_vectors(session, saved):
                 log.info("window index loaded", extra={"vectors": len(saved)})
                 return saved
             log.info(
@@ -279,3 +280,16 @@ class StoryWindow:
             self.lock.release()
         log.info("window index saved", extra={"vectors": len(self.index), "folder": str(folder)})
         return True
+
+
+def holds_same_vectors(session: Session, saved: WindowIndex) -> bool:
+    """Whether articles spread over a saved index still carry, in this database, the vectors
+    the index holds for them: a copy saved from another database with as many articles (a
+    restored backup, another install sharing the folder) is caught here."""
+    sample = saved.sample(SAVED_SAMPLE_ARTICLES)
+    stored = vectors_of_articles(session, sorted(sample))
+    for article_id, vector in sample.items():
+        blob = stored.get(article_id)
+        if blob is None or not np.allclose(decode_blobs([blob])[0], vector, atol=1e-3):
+            return False
+    return True

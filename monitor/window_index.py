@@ -161,6 +161,20 @@ class WindowIndex:
             if day >= first_day:
                 yield from self.shards[day]
 
+    def sample(self, count: int) -> dict[int, Vectors]:
+        """Up to `count` indexed rows spread over the index, article id → its vector (float32):
+        what a saved copy is checked against the database with."""
+        parts: list[tuple[Int64s, npt.NDArray[Any]]] = [
+            (b.ids[: b.size], b.vectors[: b.size]) for b in self.blocks()
+        ] + [(c.ids[: c.size], c.vectors[: c.size]) for c in self.coded.values() if c.keeps_vectors]
+        parts = [(ids, vectors) for ids, vectors in parts if len(ids) and len(vectors)]
+        if not parts:
+            return {}
+        ids = np.concatenate([p[0] for p in parts])
+        vectors = np.concatenate([p[1].astype(np.float32) for p in parts])
+        picked = np.unique(np.linspace(0, len(ids) - 1, num=min(count, len(ids))).astype(np.intp))
+        return {int(ids[i]): vectors[i] for i in picked}
+
     def add(self, rows: VectorRows) -> None:
         """Index these rows (by hand; rows read by `refresh_from` are added there)."""
         self.insert(rows)

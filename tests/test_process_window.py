@@ -481,3 +481,36 @@ class TestStorySettings:
         processor.open_window()
         assert processor.window.index is not None
         assert processor.window.index.approximate_above == 5
+
+
+def test_index_saved_from_another_database_with_as_many_articles_is_rebuilt(
+    make_settings: SettingsFactory, tagger: Tagger, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Databases A and B hold the same number of window vectors up to the watermark (the count
+    check passes) but different vectors: A's saved index is not loaded into B, so B's next
+    batch decides as B's full scan does."""
+
+    def database(name: str) -> sessionmaker[Session]:
+        url = f"sqlite:///{tmp_path / name}"
+        engine = open_engine(make_settings(database={"url": url}).database)
+        migrate.upgrade(engine)
+        return sessionmaker(engine, expire_on_commit=False)
+
+    a, b = database("a.db"), database("b.db")
+    scene_a = Scene(CraftedEmbedder(), np.random.default_rng(11), [])
+    scene_b = Scene(CraftedEmbedder(), np.random.default_rng(99), [])
+    clock = [NOW]
+    saving = crafted_processor(a, tagger, scene_a, clock, index_dir=tmp_path / "index")
+    build_window(a, saving, scene_a, clock, 2, check=False)
+    assert saving.save_window()
+    clock = [NOW]
+    build_window(b, crafted_processor(b, tagger, scene_b, clock), scene_b, clock, 2, check=False)
+    second = crafted_processor(b, tagger, scene_b, clock, index_dir=tmp_path / "index")
+    with caplog.at_level(logging.INFO, logger="monitor.story_window"):
+        second.open_window()
+    assert "window index loaded" not in caplog.text
+    clock[0] = NOW + timedelta(minutes=5)
+    entries = round_entries(scene_b, list(range(len(scene_b.centres))), NOW)
+    batch, vectors = batch_of(scene_b, entries, NOW)
+    narrowed, full, _, _ = both_ways(b, second.window, batch, vectors, clock[0], MODELS["cosine"])
+    assert [d.story_id for d in narrowed] == [d.story_id for d in full]

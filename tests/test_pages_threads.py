@@ -15,7 +15,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.storage.events import get_story_thread
-from monitor.storage.thread_pages import alert_threads, developing_threads, marked_thread
+from monitor.storage.schema import EventThread, Story
+from monitor.storage.schema import Thread as ThreadRow
+from monitor.storage.thread_pages import (
+    PAGE_EVENTS,
+    alert_threads,
+    developing_threads,
+    marked_thread,
+)
 from monitor.tagging import Tagger
 from tests.feedback_support import match_by_title, process_headlines
 from tests.pages_support import HTMX, Clock, counted_statements, form_post, page_client
@@ -178,6 +185,88 @@ class TestThreadPage:
     def test_bad_thread(self, client: TestClient, path: str, status: int) -> None:
         """An unknown thread is a 404; an id that is not a positive number a 422."""
         assert client.get(path).status_code == status
+
+
+def lengthen_thread(stored: Thread, extra: int) -> list[int]:
+    """Add `extra` events to the stored thread, an hour apart after the follow-up, and return
+    all of the thread's event ids oldest first."""
+    with stored.sessions.begin() as session:
+        added = []
+        for n in range(extra):
+            at = LATER + timedelta(hours=1 + n)
+            story = Story(
+                title=f"Follow-up number {n}",
+                first_seen_at=at,
+                last_seen_at=at,
+                article_count=1,
+                outlets_count=1,
+                languages="en",
+            )
+            session.add(story)
+            session.flush()
+            session.add(EventThread(story_id=story.id, thread_id=stored.thread_id))
+            added.append(story.id)
+        row = session.get(ThreadRow, stored.thread_id)
+        assert row is not None
+        row.event_count += extra
+    return [stored.first, stored.follow_up, *added]
+
+
+def row_ids(html: str) -> list[int]:
+    panel = section(html, 'id="thread"', "</section>")
+    return [int(m) for m in re.findall(r'<tr class="event[^"]*" id="event-(\d+)">', panel)]
+
+
+class TestLongThread:
+    """A thread of more events than a page holds shows PAGE_EVENTS of them and says how many
+    more there are on either side, linking to the thread page's page that holds them."""
+
+    def test_story_panel_shows_the_events_around_its_own(
+        self, client: TestClient, stored: Thread
+    ) -> None:
+        ids = lengthen_thread(stored, 2 * PAGE_EVENTS + 8)  # 110 events
+        middle = ids[60]
+        html = client.get(f"/stories/{middle}").text
+        shown = row_ids(html)
+        assert shown == ids[35:85] and len(shown) == PAGE_EVENTS
+        panel = section(html, 'id="thread"', "</section>")
+        assert (
+            f'<a href="/threads/{stored.thread_id}?page=1" rel="prev">35 earlier events</a>'
+            in panel
+        )
+        assert (
+            f'<a href="/threads/{stored.thread_id}?page=2" rel="next">25 later events</a>' in panel
+        )
+        assert f"{len(ids)} events" in panel
+        # The ends: the first event's window starts at it, the last one's ends at it.
+        assert row_ids(client.get(f"/stories/{ids[0]}").text) == ids[:PAGE_EVENTS]
+        assert row_ids(client.get(f"/stories/{ids[-1]}").text) == ids[-PAGE_EVENTS:]
+        assert "later event" not in client.get(f"/stories/{ids[-1]}").text
+
+    def test_thread_page_is_paged(self, client: TestClient, stored: Thread) -> None:
+        ids = lengthen_thread(stored, 2 * PAGE_EVENTS + 8)
+        base = f"/threads/{stored.thread_id}"
+        assert row_ids(client.get(base).text) == ids[:PAGE_EVENTS]
+        assert row_ids(client.get(f"{base}?page=2").text) == ids[PAGE_EVENTS : 2 * PAGE_EVENTS]
+        last = client.get(f"{base}?page=3").text
+        assert row_ids(last) == ids[2 * PAGE_EVENTS :]
+        assert f'href="{base}?page=2" rel="prev">100 earlier events</a>' in last
+        assert "later event" not in last
+        assert row_ids(client.get(f"{base}?page=99").text) == ids[2 * PAGE_EVENTS :]
+        assert client.get(f"{base}?page=0").status_code == 422
+
+    def test_statements_do_not_grow_with_the_thread(
+        self, client: TestClient, stored: Thread
+    ) -> None:
+        """A story page in a 110-event thread runs as many statements as in a 2-event one."""
+        engine = stored.sessions.kw["bind"]
+        client.get(f"/stories/{stored.follow_up}")
+        with counted_statements(engine) as short:
+            client.get(f"/stories/{stored.follow_up}")
+        lengthen_thread(stored, 2 * PAGE_EVENTS + 8)
+        with counted_statements(engine) as long:
+            client.get(f"/stories/{stored.follow_up}")
+        assert len(short) == len(long)
 
 
 class TestEscaping:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from monitor.charts import bar_chart, hour_buckets
@@ -66,11 +66,17 @@ def neighbours(thread: dict[str, Any] | None, story_id: int) -> dict[str, Any]:
 
 
 @router.get("/threads/{thread_id}")
-def thread_page(request: Request, pages: Pages, reader: Reader, thread_id: ObjectId) -> Response:
-    """A developing story: its events oldest first (HTML for a browser; `GET /threads/{id}`
-    stays JSON for API clients)."""
+def thread_page(
+    request: Request,
+    pages: Pages,
+    reader: Reader,
+    thread_id: ObjectId,
+    page: Annotated[int, Query(ge=1, le=MAX_ID)] = 1,
+) -> Response:
+    """A developing story: its events oldest first, PAGE_EVENTS a page (HTML for a browser;
+    `GET /threads/{id}` stays JSON for API clients)."""
     with pages.sessions() as session:
-        thread = marked_thread(session, thread_id)
+        thread = marked_thread(session, thread_id, page=page)
     if thread is None:
         raise HTTPException(404, "no such thread")
     return render(

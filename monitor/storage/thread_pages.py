@@ -22,21 +22,48 @@ from monitor.storage.schema import Alert, Article, EventThread, Match, Thread
 from monitor.values import AlertType
 
 EVENT_ALERTS = (AlertType.MATCH_CREATED, AlertType.STORY_DEVELOPING, AlertType.STORY_UPDATED)
+# At most this many events of one thread on a page: the story panel shows those around its
+# event, the thread page one page of them (a thread chained over a busy week can hold hundreds).
+PAGE_EVENTS = 50
 
 
-def marked_thread(session: Session, thread_id: int) -> dict[str, Any] | None:
-    """The thread with its events oldest first, each with `relevant` (a member is relevant,
-    by the analyst's judgement where there is one), `best_score`, `alerts` (the alert types
-    raised for it) and `published_at` (its earliest member's publication time, which differs
-    from first seen when a feed is read late). Five statements; None for an unknown thread."""
+def marked_thread(
+    session: Session, thread_id: int, around: int | None = None, page: int = 1
+) -> dict[str, Any] | None:
+    """The thread with at most PAGE_EVENTS of its events, oldest first: those around the event
+    `around` when given, else page `page` (1 = the oldest). Each event carries `relevant` (a
+    member is relevant, by the analyst's judgement where there is one), `best_score`, `alerts`
+    (the alert types raised for it) and `published_at` (its earliest member's publication
+    time, which differs from first seen when a feed is read late). The thread also carries
+    `hidden_before` and `hidden_after` (how many events are not shown on either side),
+    `pages`, and `earlier_page` / `later_page` (the page holding the nearest hidden one).
+    Five statements; None for an unknown thread."""
     thread = get_thread(session, thread_id)
     if thread is None:
         return None
-    ids = [int(e["id"]) for e in thread["events"]]
+    events = thread["events"]
+    pages = max(1, -(-len(events) // PAGE_EVENTS))
+    ids = [int(e["id"]) for e in events]
+    if around is not None and around in ids:
+        start = max(0, min(ids.index(around) - PAGE_EVENTS // 2, len(ids) - PAGE_EVENTS))
+    else:
+        start = (min(max(page, 1), pages) - 1) * PAGE_EVENTS
+    shown = events[start : start + PAGE_EVENTS]
+    end = start + len(shown)
+    thread.update(
+        events=shown,
+        hidden_before=start,
+        hidden_after=len(events) - end,
+        pages=pages,
+        # The thread page's pages holding the nearest hidden event on either side (or None).
+        earlier_page=(start - 1) // PAGE_EVENTS + 1 if start > 0 else None,
+        later_page=end // PAGE_EVENTS + 1 if end < len(events) else None,
+    )
+    ids = [int(e["id"]) for e in shown]
     relevance = event_relevance(session, ids)
     alerts = event_alerts(session, ids)
     published = event_published(session, ids)
-    for event in thread["events"]:
+    for event in shown:
         relevant, score = relevance.get(event["id"], (False, None))
         event.update(
             relevant=relevant,
@@ -50,7 +77,7 @@ def marked_thread(session: Session, thread_id: int) -> dict[str, Any] | None:
 def story_thread_panel(session: Session, story_id: int) -> dict[str, Any] | None:
     """The marked thread the event `story_id` belongs to; None when it has none."""
     thread_id = threads_of(session, [story_id]).get(story_id)
-    return marked_thread(session, thread_id) if thread_id is not None else None
+    return marked_thread(session, thread_id, around=story_id) if thread_id is not None else None
 
 
 def event_relevance(session: Session, story_ids: Sequence[int]) -> dict[int, tuple[bool, float]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,20 @@ def search_index_for(
             )
             per_model[model_id] = SearchIndex(index)
         return per_model[model_id]
+
+
+def forget_pruned(sessions: sessionmaker[Session], before: datetime) -> int:
+    """Drop from this process's search indexes over `sessions` the articles first seen before
+    `before`, which retention has just pruned (or cleared the vectors of): a long-running
+    service would otherwise keep them in memory, and as candidates, forever. Returns how many
+    rows were dropped."""
+    with _indexes_lock:
+        entries = list(_indexes.get(sessions, {}).values())
+    dropped = 0
+    for entry in entries:
+        with entry.lock:
+            dropped += entry.index.expire(before)
+    return dropped
 
 
 def search_matches(

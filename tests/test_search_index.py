@@ -3,7 +3,7 @@ way the filter is applied, and finds what was stored after the previous question
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import search
 from monitor.filters import MatchFilter
-from monitor.search import search_index_for, search_matches
+from monitor.config import RetentionSettings
+from monitor.search import forget_pruned, search_index_for, search_matches
+from monitor.storage.maintenance import prune
 from monitor.storage.queries import filtered_article_ids
 from monitor.storage.schema import Article
 from monitor.storage.vectors import stream_vectors
@@ -123,3 +125,27 @@ class TestKeptUpToDate:
         after = search_matches(sessions, embedder, question, MatchFilter(), 10, -1.0)
         assert len(after) == 10
         assert not {record["article_id"] for record in after} & set(doomed)
+
+    def test_retention_prunes_leave_the_index_too(
+        self, sessions: sessionmaker[Session], tagger: Tagger
+    ) -> None:
+        """After retention clears the vectors of articles older than `vectors_days`, the
+        service tells this process's index, which then holds only what the database still
+        has, and search finds exactly what it finds in a fresh process."""
+        old = NOW - timedelta(days=90)
+        store_corpus(sessions, tagger, old, range(1))
+        store_corpus(sessions, tagger, NOW, range(1, 2))
+        question = "Lavrov in Havana"
+        assert len(found(sessions, question, MatchFilter(), 50, -1.0)) == 2 * len(CORPUS)
+        retention = RetentionSettings(vectors_days=60)
+        with sessions.begin() as session:
+            assert prune(session, retention, NOW).vectors == len(CORPUS)
+        index = search_index_for(sessions, BagOfWordsEmbedder().model_id).index
+        assert len(index) == 2 * len(CORPUS)  # not told yet
+        cut = NOW - timedelta(days=retention.vectors_days)
+        assert forget_pruned(sessions, cut) == len(CORPUS)
+        assert len(index) == len(CORPUS)
+        assert forget_pruned(sessions, cut) == 0
+        after = found(sessions, question, MatchFilter(), 50, -1.0)
+        assert same_ranking(after, exact_scan(sessions, question, MatchFilter(), 50, -1.0))
+        assert len(after) == len(CORPUS)

@@ -11,8 +11,8 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import search
-from monitor.filters import MatchFilter
 from monitor.config import RetentionSettings
+from monitor.filters import MatchFilter
 from monitor.search import forget_pruned, search_index_for, search_matches
 from monitor.storage.maintenance import prune
 from monitor.storage.queries import filtered_article_ids

@@ -1,6 +1,7 @@
 """The same-event decision: is a new article the same news event as a candidate? Pure.
 
-More than one cosine: the time gap between publications; whether the two texts agree or
+More than one cosine: the cosine and its square (near-copies are surer evidence than a line
+through paraphrases would say); the time gap between publications; whether the two texts agree or
 conflict on numbers and on named actors and places (`monitor.story_evidence`: capitalised
 words on one spelling skeleton, so that "Maduros"/"Maduro" and "Путин"/"Putin" meet); how many
 content words their titles and summaries share (only between texts in one language), and
@@ -24,6 +25,7 @@ __all__ = ["Evidence", "gather_evidence"]  # re-exported: callers read evidence 
 
 FEATURES = (
     "cosine",
+    "cosine_squared",
     "gap_days",
     "names_jaccard",
     "names_conflict",
@@ -75,6 +77,7 @@ def pair_features(cosine: float, gap_h: float | None, a: Evidence, b: Evidence) 
     cross = a.language is not None and b.language is not None and a.language != b.language
     return {
         "cosine": cosine,
+        "cosine_squared": cosine * cosine,
         "gap_days": min(gap_h, GAP_CAP_H) / 24 if gap_h is not None else 0.0,
         "names_jaccard": len(shared_names) / len(union) if union else 0.0,
         "names_conflict": 1.0 if a.names and b.names and not shared_names else 0.0,

@@ -141,3 +141,14 @@ class TestFiles:
         """config/stories.toml is fitted for the default encoder and loads."""
         models = story_models_for(StorySettings(), "use-multilingual-v3")
         assert models.event.weights["cosine"] > 0 and models.event.window_h == 48
+
+    def test_shipped_weights_rise_with_the_cosine(self) -> None:
+        """With the cosine and its square both weighted, the shipped probability still never
+        falls as the cosine rises (over the cosines the candidates can have), at both levels."""
+        models = story_models_for(StorySettings(), "use-multilingual-v3")
+        e = gather_evidence("Lavrov meets Rubio", "")
+        f = gather_evidence("Wang meets Haddad", "")
+        for model in (models.event, models.thread):
+            probabilities = [same_event_probability(model, c / 20, 3.0, e, f) for c in range(0, 21)]
+            assert probabilities == sorted(probabilities)
+            assert probabilities[-1] > probabilities[0]

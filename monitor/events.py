@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from monitor.story_evidence import Evidence, gather_evidence
@@ -168,6 +168,8 @@ class LevelFit:
     # (cut, precision, recall, F1) held out, at each of SWEEP_CUTS
     sweep: tuple[tuple[float, float, float, float], ...] = ()
     log_loss: float = 0.0  # held out, with the time gate applied (smoother than F1 at a cut)
+    # thread level: (precision, recall, F1) of the decision as made (same event or thread)
+    as_decided: tuple[float, float, float] | None = None
 
 
 def grouped_folds(groups: Sequence[int], folds: int, seed: int) -> list[int]:
@@ -295,6 +297,44 @@ def pair_gap_h(pair: Mapping[str, Mapping[str, object]]) -> float | None:
     )
 
 
+def thread_as_decided(
+    rows: Sequence[Sequence[float]],
+    gaps: Sequence[float | None],
+    event_labels: Sequence[bool | None],
+    thread_labels: Sequence[bool | None],
+    windows: tuple[float, float],
+    groups: Sequence[int],
+) -> tuple[float, float, float]:
+    """Held-out (precision, recall, F1) of the thread decision as `decide_pair` and
+    `assign_events` make it: same thread when the event model says same event, or else the
+    thread model says same thread. Both models are fitted on each training fold's pairs
+    labelled at their level (same grouped folds, CV_REPEATS x CV_FOLDS) and scored on the
+    pairs labelled `same_thread`, each level's probability averaged over the repeats (as in
+    `fit_level`)."""
+    import numpy as np
+
+    from monitor.calibrate import fit_logistic, score_predictions
+
+    matrix = np.array(rows, dtype=np.float64)
+    has_event = np.array([isinstance(v, bool) for v in event_labels])
+    has_thread = np.array([isinstance(v, bool) for v in thread_labels])
+    events = np.array([bool(v) for v in event_labels])
+    threads = np.array([bool(v) for v in thread_labels])
+    inside = [np.array([g is None or g <= w for g in gaps]) for w in windows]
+    held_out = np.zeros((2, len(matrix)))
+    for seed in range(CV_REPEATS):
+        fold_of = np.array(grouped_folds(groups, CV_FOLDS, seed))
+        for fold in range(CV_FOLDS):
+            test = fold_of == fold
+            for level, (known, labels) in enumerate(((has_event, events), (has_thread, threads))):
+                train = ~test & known
+                w, b = fit_logistic(matrix[train], labels[train], FIT_L2)
+                held_out[level, test] += 1 / (1 + np.exp(-(matrix[test] @ w + b))) / CV_REPEATS
+    predicted = ((held_out[0] >= EVENT_CUT) & inside[0]) | ((held_out[1] >= THREAD_CUT) & inside[1])
+    s = score_predictions(list(predicted[has_thread]), list(threads[has_thread]))
+    return s.precision, s.recall, s.f1
+
+
 def fit_story_models(
     pairs: Sequence[Mapping[str, object]],
     cosines: Sequence[float],
@@ -303,7 +343,9 @@ def fit_story_models(
     features: Sequence[str] = FEATURES,
 ) -> dict[str, LevelFit]:
     """Both levels fitted on the pairs labelled at that level (`same_event`, `same_thread`),
-    over `features` (all FEATURES by default; fewer to measure what each adds)."""
+    over `features` (all FEATURES by default; fewer to measure what each adds). The thread
+    level's `as_decided` is the thread decision as made (same event, or else same thread)
+    under cross-validation grouped over all the pairs."""
     fits = {}
     for level, label, window, cut in (
         ("event", "same_event", event_window_h, EVENT_CUT),
@@ -322,6 +364,22 @@ def fit_story_models(
         origins = [str(p.get("origin", "-")) for p in sides]
         groups = pair_groups(sides)  # type: ignore[arg-type]
         fits[level] = fit_level(rows, gaps, labels, origins, window, cut, groups, features)
+    every_gap = [pair_gap_h(p) for p in pairs]  # type: ignore[arg-type]
+    every_row = feature_rows(
+        cosines,
+        every_gap,
+        [(side_evidence(p["a"]), side_evidence(p["b"])) for p in pairs],  # type: ignore[arg-type]
+        features,
+    )
+    decided = thread_as_decided(
+        every_row,
+        every_gap,
+        [v if isinstance(v := p.get("same_event"), bool) else None for p in pairs],
+        [v if isinstance(v := p.get("same_thread"), bool) else None for p in pairs],
+        (event_window_h, thread_window_h),
+        pair_groups(pairs),  # type: ignore[arg-type]
+    )
+    fits["thread"] = replace(fits["thread"], as_decided=decided)
     return fits
 
 

@@ -18,6 +18,7 @@ from monitor.events import (
     pair_features,
     parse_published,
     same_event_probability,
+    thread_as_decided,
 )
 from monitor.story_evidence import name_key
 from monitor.story_files import load_story_models, story_models_for, write_story_models
@@ -105,6 +106,28 @@ class TestFit:
         fit = fit_level(rows, [1.0] * 80, labels, origins, 48, 0.5)
         assert fit.model.weights["cosine"] > 0 > fit.model.weights["names_conflict"]
         assert fit.f1 > 0.9 and set(fit.by_origin) == {"a", "b"}
+
+    def test_thread_as_decided_joins_both_levels_inside_their_windows(self) -> None:
+        """Same event (high cosine) or follow-up (shared names, lower cosine) is one thread;
+        held out, the decision finds both kinds; pairs past both windows never join."""
+        rows, events, threads = [], [], []
+        for i in range(90):
+            kind = i % 3  # 0 same event, 1 follow-up, 2 unrelated
+            row = dict.fromkeys(FEATURES, 0.0) | {
+                "cosine": (0.9, 0.5, 0.2)[kind] + (i % 5) / 100,
+                "names_jaccard": (0.5, 0.8, 0.0)[kind],
+            }
+            rows.append([row[name] for name in FEATURES])
+            events.append(None if i % 9 == 4 else kind == 0)
+            threads.append(kind < 2)
+        groups = list(range(90))
+        assert thread_as_decided(rows, [1.0] * 90, events, threads, (48, 168), groups) == (
+            1.0,
+            1.0,
+            1.0,
+        )
+        far = thread_as_decided(rows, [500.0] * 90, events, threads, (48, 168), groups)
+        assert far[1] == 0.0
 
 
 class TestFiles:

@@ -236,7 +236,14 @@ def describe_fits(fits: Mapping[str, LevelFit]) -> str:
     ]
     cuts = render_table(["level", "cut", "P (CV)", "R (CV)", "F1 (CV)"], sweep)
     losses = ", ".join(f"{level} {fit.log_loss}" for level, fit in fits.items())
-    return f"{table}\n\n{cuts}\n(* the shipped cut)  log-loss (CV): {losses}"
+    decided = [
+        f"\n{level} as decided (same event, or else same thread) at the shipped cuts, CV "
+        f"grouped over all pairs: P {p:.4f}  R {r:.4f}  F1 {f1:.4f}"
+        for level, fit in fits.items()
+        if fit.as_decided
+        for p, r, f1 in [fit.as_decided]
+    ]
+    return f"{table}\n\n{cuts}\n(* the shipped cut)  log-loss (CV): {losses}" + "".join(decided)
 
 
 @click.command("thread")

@@ -142,6 +142,8 @@ ABLATIONS: dict[str, tuple[Callable[[Path], None] | None, tuple[str, ...], bool]
     "- v2.1 flag runs as lists": (None, (), False),
     "- v2.1 press reviews split into stories": (None, (), False),
     "- v2.1 vocabulary (sports, traps, roles, firms)": (v20_vocabulary, (), False),
+    "- v2.2 BRICS sideline meetings": (emptied("sidelines"), ("brics_sidelines",), False),
+    "- v2.2 counted countries": (None, ("counted_countries",), False),
 }
 # name → (module attribute of monitor.relevance, value it takes for the ablation)
 PATCHES: dict[str, tuple[str, object]] = {

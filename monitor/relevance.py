@@ -34,12 +34,14 @@ FEATURES = (
     "brics",
     "brics_joint_without_latam",
     "brics_commentary",
+    "brics_sidelines",
     "foreign_list",
     "many_latam_countries",
     "enumeration",
     "source_voice",
     "bulletin",
     "country_list",
+    "counted_countries",
     "contrast",
     "ukraine_war",
     "latam_on_ukraine",
@@ -155,6 +157,8 @@ def gather_evidence(gazetteer: Gazetteer, title: str, summary: str) -> Evidence:
     listed = [*gazetteer.country_list.find(folded), *COUNTED_COUNTRIES.findall(folded), *flags]
     if listed:
         context["country_list"] = listed
+    if counted := COUNTED_COUNTRIES.findall(folded):
+        context["counted_countries"] = counted
     return Evidence(russia, countries, gazetteer.region.find(folded), context, topics, written)
 
 
@@ -289,12 +293,14 @@ def extract_features(evidence: Evidence, seed_similarity: float) -> dict[str, fl
         "brics": brics,
         "brics_joint_without_latam": brics and has("brics_joint") and not latam_any,
         "brics_commentary": brics and has("brics_commentary"),
+        "brics_sidelines": brics and has("sidelines") and not latam_any,
         "foreign_list": len(evidence.context.get("foreign", ())) >= 2,
         "many_latam_countries": len(evidence.countries) >= 3,
         "enumeration": has("enumeration"),
         "source_voice": has("source_voice"),
         "bulletin": has("bulletin"),
         "country_list": has("country_list"),
+        "counted_countries": has("counted_countries") and not has("relation"),
         "contrast": has("contrast"),
         "ukraine_war": has("ukraine_war"),
         "latam_on_ukraine": latam_on_ukraine and not russia_any,

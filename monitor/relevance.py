@@ -83,6 +83,9 @@ TITLE_CLAUSES = re.compile(r"\s*(?:;|\s(?:while|as|whereas|mientras|enquanto|п�
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÁÉÍÓÚÑА-ЯЁ])")
 # Separators that run several headlines together in one line of a bulletin.
 LINE_SEPARATORS = re.compile(r"\s*(?:\n|🔹|🔸|•|▪|►|\s/\s|\s\|\s|\s//\s)\s*")
+# A show's credit line ("Con @presentadora", "with @host"): the lines above it are the show's
+# headlines, each its own story, not a summary of the title.
+PRESENTER_LINE = re.compile(r"^\s*(?:con|with|com|с|со)\s+@\w+\s*$", re.IGNORECASE)
 ROUNDUP_MIN_LINES = 3
 ROUNDUP_MAX_LINE = 200  # characters: longer lines are paragraphs of one story, not headlines
 COMMA_WORD = "zzcomma"  # a comma kept as a word, to tell "Brazil, Russia" from "Brazil and Russia"
@@ -348,7 +351,8 @@ def roundup_parts(gazetteer: Gazetteer, title: str, summary: str) -> list[tuple[
 
     A newscast or digest (a bulletin heading, or lines run together by bullets and slashes) is
     judged line by line, each line alone: a Russian line and a Latin American line of one show
-    are not a relation. Three or more short lines without a heading are read with the title.
+    are not a relation. Three or more short lines without a heading are read with the title,
+    unless a presenter's credit line ("Con @…") shows them to be a show's headlines.
     """
     lines = [line for line in LINE_SEPARATORS.split(summary) if line.strip()]
     title_lines = [line for line in LINE_SEPARATORS.split(title) if line.strip()]
@@ -369,6 +373,8 @@ def roundup_parts(gazetteer: Gazetteer, title: str, summary: str) -> list[tuple[
     if "bulletin" in gazetteer.context and short and ((lines and heading) or len(title_lines) > 1):
         return [(line, "") for line in [*title_lines, *lines]]
     if len(lines) >= ROUNDUP_MIN_LINES and short and "\n" in summary:
+        if any(PRESENTER_LINE.match(line) for line in lines):
+            return [(title, ""), *((line, "") for line in lines)]
         return [(title, line) for line in lines]
     return [(title, summary)]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.gazetteer import load_gazetteer
-from monitor.relevance import NearestSeed, assess, extract_features, gather_evidence
+from monitor.relevance import NearestSeed, assess, extract_features, gather_evidence, roundup_parts
 from monitor.relevance_files import load_relevance_model
 from tests.conftest import PROJECT_ROOT
 
@@ -91,3 +91,40 @@ class TestCountedCountries:
         """A count with a relation term is no list feature ("talks with 40 countries")."""
         title = "Russia and Peru sign a deal, one of 40 countries to do so this year"
         assert features(title)["counted_countries"] == 0.0
+
+
+class TestShowCredits:
+    SHOW = (
+        (
+            "Moscú y Washington cierran su ronda de consultas",
+            "Huelga de transportistas en Quito\nChile estrena un tren eléctrico\nCon @presentadora",
+        ),
+        (
+            "Moscow and Washington wrap up a round of talks",
+            "Truckers strike in Quito\nChile opens an electric rail line\nwith @newsanchor",
+        ),
+        (
+            "Moscou e Washington encerram rodada de consultas",
+            "Greve de caminhoneiros em Quito\nChile inaugura trem elétrico\nCom @apresentadora",
+        ),
+        (
+            "Москва и Вашингтон завершили раунд консультаций",
+            "Забастовка водителей в Кито\nЧили открыла электричку\nс @ведущая",
+        ),
+    )
+
+    @pytest.mark.parametrize(("title", "summary"), SHOW)
+    def test_a_credited_show_is_judged_line_by_line(self, title: str, summary: str) -> None:
+        """A presenter's credit line makes the lines a show's headlines, each judged alone: a
+        Russian headline and a Latin American one are no relation."""
+        parts = roundup_parts(GAZETTEER, title, summary)
+        assert parts[0] == (title, "") and all(not s for _, s in parts)
+        assert not assess(GAZETTEER, MODEL, title, summary, SEED).relevant
+
+    def test_without_a_credit_the_lines_are_read_with_the_title(self) -> None:
+        title, summary = self.SHOW[0]
+        summary = summary.rsplit("\n", 1)[0] + "\nSe esperan lluvias en la sierra"
+        assert roundup_parts(GAZETTEER, title, summary)[0] == (
+            title,
+            "Huelga de transportistas en Quito",
+        )

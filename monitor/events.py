@@ -46,6 +46,13 @@ class SameEventModel:
     bias: float
     threshold: float
     window_h: float
+    # The cut for one pair judged alone (`monitor same-story`), where no chaining over many
+    # candidates can happen; None: `threshold`.
+    pair_threshold: float | None = None
+
+    @property
+    def cut_for_a_pair(self) -> float:
+        return self.threshold if self.pair_threshold is None else self.pair_threshold
 
     def probability(self, features: Mapping[str, float]) -> float:
         z = self.bias + sum(w * features[name] for name, w in self.weights.items())
@@ -146,9 +153,14 @@ class StoryModels:
 # (B-cubed thread F1 of the dev-pair and UCI stream replays rises up to 0.65). A missing
 # time is no evidence either way: in the dev pairs it marks the origin (SemEval, UCI), not
 # sameness, so it is not a feature.
+#
+# Two articles judged alone (`monitor same-story`) meet no other candidate, so no chaining can
+# happen there: their thread cut is the one of PAIR_THREAD_CUTS that gives the best held-out F1
+# of the thread decision as made (same event, or else same thread), chosen by the fit.
 FIT_L2 = 0.1
 EVENT_CUT = 0.55
 THREAD_CUT = 0.65
+PAIR_THREAD_CUTS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65)
 CV_FOLDS = 5
 CV_REPEATS = 10
 SWEEP_CUTS = (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
@@ -168,8 +180,10 @@ class LevelFit:
     # (cut, precision, recall, F1) held out, at each of SWEEP_CUTS
     sweep: tuple[tuple[float, float, float, float], ...] = ()
     log_loss: float = 0.0  # held out, with the time gate applied (smoother than F1 at a cut)
-    # thread level: (precision, recall, F1) of the decision as made (same event or thread)
+    # thread level: (precision, recall, F1) of the decision as made (same event or thread) on
+    # a stream (at the thread cut), and for a pair judged alone (at its pair cut)
     as_decided: tuple[float, float, float] | None = None
+    pair_decided: tuple[float, float, float] | None = None
 
 
 def grouped_folds(groups: Sequence[int], folds: int, seed: int) -> list[int]:
@@ -304,13 +318,14 @@ def thread_as_decided(
     thread_labels: Sequence[bool | None],
     windows: tuple[float, float],
     groups: Sequence[int],
-) -> tuple[float, float, float]:
+    thread_cuts: Sequence[float] = (THREAD_CUT,),
+) -> dict[float, tuple[float, float, float]]:
     """Held-out (precision, recall, F1) of the thread decision as `decide_pair` and
-    `assign_events` make it: same thread when the event model says same event, or else the
-    thread model says same thread. Both models are fitted on each training fold's pairs
-    labelled at their level (same grouped folds, CV_REPEATS x CV_FOLDS) and scored on the
-    pairs labelled `same_thread`, each level's probability averaged over the repeats (as in
-    `fit_level`)."""
+    `assign_events` make it, at each of `thread_cuts`: same thread when the event model says
+    same event, or else the thread model says same thread. Both models are fitted on each
+    training fold's pairs labelled at their level (same grouped folds, CV_REPEATS x CV_FOLDS)
+    and scored on the pairs labelled `same_thread`, each level's probability averaged over the
+    repeats (as in `fit_level`)."""
     import numpy as np
 
     from monitor.calibrate import fit_logistic, score_predictions
@@ -330,9 +345,12 @@ def thread_as_decided(
                 train = ~test & known
                 w, b = fit_logistic(matrix[train], labels[train], FIT_L2)
                 held_out[level, test] += 1 / (1 + np.exp(-(matrix[test] @ w + b))) / CV_REPEATS
-    predicted = ((held_out[0] >= EVENT_CUT) & inside[0]) | ((held_out[1] >= THREAD_CUT) & inside[1])
-    s = score_predictions(list(predicted[has_thread]), list(threads[has_thread]))
-    return s.precision, s.recall, s.f1
+    found = {}
+    for cut in thread_cuts:
+        predicted = ((held_out[0] >= EVENT_CUT) & inside[0]) | ((held_out[1] >= cut) & inside[1])
+        scores = score_predictions(list(predicted[has_thread]), list(threads[has_thread]))
+        found[cut] = (scores.precision, scores.recall, scores.f1)
+    return found
 
 
 def fit_story_models(
@@ -378,8 +396,16 @@ def fit_story_models(
         [v if isinstance(v := p.get("same_thread"), bool) else None for p in pairs],
         (event_window_h, thread_window_h),
         pair_groups(pairs),  # type: ignore[arg-type]
+        sorted({THREAD_CUT, *PAIR_THREAD_CUTS}),
     )
-    fits["thread"] = replace(fits["thread"], as_decided=decided)
+    pair_cut = max(PAIR_THREAD_CUTS, key=lambda cut: (decided[cut][2], cut))
+    thread = fits["thread"]
+    fits["thread"] = replace(
+        thread,
+        model=replace(thread.model, pair_threshold=pair_cut),
+        as_decided=decided[THREAD_CUT],
+        pair_decided=decided[pair_cut],
+    )
     return fits
 
 
@@ -394,10 +420,12 @@ class PairDecision:
 def decide_pair(
     models: StoryModels, pair: Mapping[str, Mapping[str, object]], cosine: float
 ) -> PairDecision:
-    """Both levels for one labelled-file pair `{a: {title, text, published?}, b: {…}}`."""
+    """Both levels for one labelled-file pair `{a: {title, text, published?}, b: {…}}`, the
+    thread at the pair's own cut (`SameEventModel.cut_for_a_pair`)."""
     gap = pair_gap_h(pair)
     a, b = side_evidence(pair["a"]), side_evidence(pair["b"])
     p_event = same_event_probability(models.event, cosine, gap, a, b)
     same_event = p_event >= models.event.threshold
-    same_thread = same_event or is_same_event(models.thread, cosine, gap, a, b)
+    p_thread = same_event_probability(models.thread, cosine, gap, a, b)
+    same_thread = same_event or p_thread >= models.thread.cut_for_a_pair
     return PairDecision(cosine, p_event, same_event, same_thread)

@@ -32,8 +32,13 @@ def load_story_models(path: Path, event_window_h: float, thread_window_h: float)
             unknown = set(weights) - set(FEATURES)
             if unknown:
                 raise ConfigError(f"{path}: {level}.weights: unknown feature {sorted(unknown)[0]}")
+            pair = section.get("pair_threshold")
             models[level] = SameEventModel(
-                weights, float(section["bias"]), float(section["threshold"]), windows[level]
+                weights,
+                float(section["bias"]),
+                float(section["threshold"]),
+                windows[level],
+                None if pair is None else float(pair),
             )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: missing or invalid {exc}") from None
@@ -48,6 +53,11 @@ def write_story_models(path: Path, models: StoryModels, model_id: str, comment: 
             "",
             f"[{level}]",
             f"threshold = {model.threshold:.4f}",
+            *(
+                []
+                if model.pair_threshold is None
+                else [f"pair_threshold = {model.pair_threshold:.4f}"]
+            ),
             f"bias = {model.bias:.4f}",
         ]
         lines += ["", f"[{level}.weights]"]

@@ -9,12 +9,14 @@ from monitor.config import StorySettings
 from monitor.errors import ConfigError
 from monitor.events import (
     FEATURES,
+    THREAD_CUT,
     SameEventModel,
     StoryModels,
     cosine_only_models,
     decide_pair,
     fit_level,
     gather_evidence,
+    is_same_event,
     pair_features,
     parse_published,
     same_event_probability,
@@ -121,13 +123,10 @@ class TestFit:
             events.append(None if i % 9 == 4 else kind == 0)
             threads.append(kind < 2)
         groups = list(range(90))
-        assert thread_as_decided(rows, [1.0] * 90, events, threads, (48, 168), groups) == (
-            1.0,
-            1.0,
-            1.0,
-        )
-        far = thread_as_decided(rows, [500.0] * 90, events, threads, (48, 168), groups)
-        assert far[1] == 0.0
+        near = thread_as_decided(rows, [1.0] * 90, events, threads, (48, 168), groups)
+        assert near == {THREAD_CUT: (1.0, 1.0, 1.0)}
+        far = thread_as_decided(rows, [500.0] * 90, events, threads, (48, 168), groups, (0.4, 0.6))
+        assert set(far) == {0.4, 0.6} and far[0.4][1] == 0.0 == far[0.6][1]
 
 
 class TestFiles:
@@ -135,11 +134,12 @@ class TestFiles:
         """Written weights read back equal, with the settings' windows."""
         models = StoryModels(
             SameEventModel(dict.fromkeys(FEATURES, 0.5), -1.0, 0.6, 48),
-            SameEventModel(dict.fromkeys(FEATURES, 0.25), -2.0, 0.5, 168),
+            SameEventModel(dict.fromkeys(FEATURES, 0.25), -2.0, 0.5, 168, 0.4),
         )
         path = tmp_path / "stories.toml"
         write_story_models(path, models, "enc", "fitted\non test")
         assert load_story_models(path, 48, 168) == models
+        assert "pair_threshold = 0.4000" in path.read_text()
 
     def test_weights_for_another_encoder_fall_back_to_the_cosine(self, tmp_path: Path) -> None:
         """Weights fitted for one encoder are not applied to another."""
@@ -159,6 +159,22 @@ class TestFiles:
         )
         with pytest.raises(ConfigError, match="unknown feature cosin"):
             load_story_models(path, 48, 168)
+
+    def test_a_pair_alone_uses_the_pair_cut_and_a_stream_the_thread_cut(self) -> None:
+        """A pair whose thread probability lies between the pair cut and the stream's thread
+        cut is one thread when judged alone (`decide_pair`) but not by the stream's test."""
+        steep = {"cosine": 20.0}
+        thread = SameEventModel(steep, -10.0, 0.65, 168, 0.45)  # p = 0.5 at cosine 0.5
+        models = StoryModels(SameEventModel(steep, -18.0, 0.55, 48), thread)
+        pair = {"a": {"title": "Lavrov meets Rubio"}, "b": {"title": "Wang meets Haddad"}}
+        decision = decide_pair(models, pair, 0.5)
+        assert not decision.same_event and decision.same_thread
+        e, f = gather_evidence("Lavrov meets Rubio", ""), gather_evidence("Wang meets Haddad", "")
+        assert not is_same_event(thread, 0.5, None, e, f)
+        assert thread.cut_for_a_pair == 0.45
+        assert SameEventModel(steep, -10.0, 0.65, 168).cut_for_a_pair == 0.65
+        lone = StoryModels(models.event, SameEventModel(steep, -10.0, 0.65, 168))
+        assert not decide_pair(lone, pair, 0.5).same_thread
 
     def test_shipped_weights_load(self) -> None:
         """config/stories.toml is fitted for the default encoder and loads."""

@@ -237,11 +237,15 @@ def describe_fits(fits: Mapping[str, LevelFit]) -> str:
     cuts = render_table(["level", "cut", "P (CV)", "R (CV)", "F1 (CV)"], sweep)
     losses = ", ".join(f"{level} {fit.log_loss}" for level, fit in fits.items())
     decided = [
-        f"\n{level} as decided (same event, or else same thread) at the shipped cuts, CV "
-        f"grouped over all pairs: P {p:.4f}  R {r:.4f}  F1 {f1:.4f}"
+        f"\n{level} as decided (same event, or else same thread) {where}, CV grouped over "
+        f"all pairs: P {p:.4f}  R {r:.4f}  F1 {f1:.4f}"
         for level, fit in fits.items()
-        if fit.as_decided
-        for p, r, f1 in [fit.as_decided]
+        for where, figures in (
+            ("on a stream, at the shipped cuts", fit.as_decided),
+            (f"for a pair alone, at its cut {fit.model.cut_for_a_pair:.2f}", fit.pair_decided),
+        )
+        if figures
+        for p, r, f1 in [figures]
     ]
     return f"{table}\n\n{cuts}\n(* the shipped cut)  log-loss (CV): {losses}" + "".join(decided)
 

@@ -1,14 +1,23 @@
 """HTTP edge: fetch one feed with conditional GET, limits and the SSRF guard."""
 
+# ruff: noqa: E402  (the imports follow the line that keeps httpx's command-line client out)
+
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+
+# httpx's package imports its command-line client, and with it click, rich and pygments whenever
+# they are installed (a tenth of a second of every start); nothing here runs that client, so its
+# import fails at once and httpx takes its own fallback. Before the first `import httpx`:
+# monitor.ingest and monitor.runtime name httpx only in annotations.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 import httpcore
 import httpx

@@ -29,9 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import utc_now
@@ -55,6 +54,9 @@ from monitor.values import (
     InsertResult,
     ParsedFeed,
 )
+
+if TYPE_CHECKING:  # imported by monitor.fetch, which keeps httpx's command-line client out
+    import httpx
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

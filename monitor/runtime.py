@@ -12,8 +12,8 @@ import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerts.dispatch import Dispatcher
@@ -29,6 +29,9 @@ from monitor.relevance_files import open_tagger
 from monitor.storage.maintenance import release_leases
 from monitor.story_files import story_models_for
 from monitor.tagging import Tagger
+
+if TYPE_CHECKING:  # imported by monitor.fetch, which keeps httpx's command-line client out
+    import httpx
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ import csv
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -272,6 +273,86 @@ class TestPool:
         parsed, started = asyncio.run(run())
         assert started
         assert [e.title for e in parsed.entries] == ["A"]
+
+
+class SteppingClock:
+    """A monotonic clock that moves `step` seconds each time it is read, or when told."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        value = self.now
+        self.now += self.step
+        return value
+
+
+class SpyPool(ParserPool):
+    """The real pool, remembering the time left each worker parse was given."""
+
+    def __init__(self, settings: ParseSettings, clock: SteppingClock) -> None:
+        super().__init__(settings, clock)
+        self.timeouts: list[float | None] = []
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        self.timeouts.append(args[4] if len(args) > 4 else kwargs.get("timeout_s"))
+        return super().submit(*args, **kwargs)
+
+
+@pytest.mark.integration
+class TestOneBudget:
+    """The fast reader's time counts against the same per-feed budget as the worker's."""
+
+    def test_time_the_fast_reader_spent_is_charged_to_the_worker(self) -> None:
+        clock = SteppingClock(step=1.0)
+
+        async def run() -> tuple[ParsedFeed, list[float | None]]:
+            with SpyPool(ParseSettings(workers=1, time_budget_s=60), clock) as pool:
+                parsed = await pool.parse(UNUSUAL["RSS 1.0"], {}, BASE, OPTIONS)
+                return parsed, pool.timeouts
+
+        parsed, timeouts = asyncio.run(run())
+        assert [e.title for e in parsed.entries] == ["A"]
+        # Started at 0 (deadline 60); the clock read last, when handing over, said `now - 1`.
+        assert timeouts == [pytest.approx(60 - (clock.now - 1.0))]
+        assert timeouts[0] is not None and timeouts[0] < 60
+
+    def test_a_hand_over_past_the_budget_starts_no_worker(self) -> None:
+        clock = SteppingClock(step=100.0)
+
+        async def run() -> tuple[BaseException | None, bool]:
+            with ParserPool(ParseSettings(workers=1, time_budget_s=60), clock) as pool:
+                try:
+                    await pool.parse(UNUSUAL["RSS 1.0"], {}, BASE, OPTIONS)
+                except Exception as exc:
+                    return explain_parse_failure(exc, 60), pool.process_pool is None
+            return None, pool.process_pool is None
+
+        error, no_process = asyncio.run(run())
+        assert isinstance(error, ParseError) and "budget of 60 s" in str(error)
+        assert no_process
+
+    @pytest.mark.parametrize("detection_s", [0.0, 100.0])
+    def test_detection_after_the_last_check_is_charged(self, detection_s: float) -> None:
+        """Language detection runs after the last entry's check; a slow one is over budget."""
+        clock = SteppingClock()
+        body = rss([item(f"Título {n} de la noticia", f"https://x.example/{n}") for n in range(3)])
+
+        def slow_detector(_text: str) -> str | None:
+            clock.now += detection_s
+            return "es"
+
+        async def run() -> ParsedFeed:
+            with ParserPool(ParseSettings(workers=1, time_budget_s=60), clock) as pool:
+                pool.detector = slow_detector  # type: ignore[assignment]
+                return await pool.parse(body, {}, BASE, OPTIONS)
+
+        if detection_s < 60:
+            assert {e.language for e in asyncio.run(run()).entries} == {"es"}
+        else:
+            with pytest.raises(TimeoutError):
+                asyncio.run(run())
 
 
 @pytest.mark.slow

@@ -1,0 +1,69 @@
+"""What ingestion loads before its first cycle: an import check in a fresh interpreter, not a
+timed test (bench/ingest.py measures the cold start against reader).
+
+Not loaded: alembic when the database is new or already at head (the schema is created from the
+models and stamped, or left alone), httpx's command-line client (click, rich, pygments), and
+pebble until a document needs a worker process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+PROBE = """
+import json, sys
+from monitor.config import Settings
+from monitor.ingest import open_ingestor
+from monitor.storage import migrate
+from monitor.storage.engine import open_engine
+
+engine = open_engine(Settings(database={"url": sys.argv[1]}).database)
+for _ in range(int(sys.argv[2])):
+    migrate.upgrade(engine)
+revision = migrate.current_revision(engine)
+engine.dispose()
+print("PROBE " + json.dumps({"revision": revision, "modules": sorted(sys.modules)}))
+"""
+NOT_LOADED = ("alembic", "click", "rich", "pygments", "pebble", "torch", "numpy")
+
+
+def probe(url: str, upgrades: int) -> tuple[str, set[str]]:
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE, url, str(upgrades)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(run.stdout.rsplit("PROBE ", 1)[1])
+    return result["revision"], {name.split(".")[0] for name in result["modules"]}
+
+
+def test_a_new_and_a_current_database_open_without_alembic(tmp_path: Path) -> None:
+    from monitor.storage.migrate import head_revision
+
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    revision, modules = probe(url, 1)  # a new database: created and stamped
+    assert revision == head_revision()
+    assert not modules & set(NOT_LOADED)
+    assert {"sqlalchemy", "httpx", "lxml"} <= modules  # the probe did import ingestion
+    revision, modules = probe(url, 2)  # at head: left alone
+    assert revision == head_revision()
+    assert not modules & set(NOT_LOADED)
+
+
+def test_a_database_behind_head_is_migrated_with_alembic(tmp_path: Path) -> None:
+    from monitor.config import Settings
+    from monitor.storage import migrate
+    from monitor.storage.engine import open_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = open_engine(Settings(database={"url": url}).database)
+    migrate.upgrade(engine, next(iter(migrate.revision_graph())))  # the first revision only
+    engine.dispose()
+    revision, modules = probe(url, 1)
+    assert revision == migrate.head_revision()
+    assert "alembic" in modules

@@ -6,9 +6,11 @@ change."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.alerts.outbox import feed_urls, raise_alerts
 from monitor.alerts.planning import MatchForAlerts
 from monitor.config import AlertSettings, StorySettings
-from monitor.events import StoryModels, cosine_only_models
-from monitor.relevance import Relevance
+from monitor.events import Evidence, StoryModels, cosine_only_models
+from monitor.relevance import NearestSeed, Relevance
+from monitor.storage.claims import held_articles, release_articles
 from monitor.storage.events import threads_of
 from monitor.storage.stories import (
     claim_pending_articles,
@@ -35,6 +38,8 @@ from monitor.story_window import StoryWindow
 from monitor.tagging import Tagger
 from monitor.values import MatchRecord, PendingArticle, ProcessedArticle, ProcessSummary
 from monitor.vectors import Vectors, decode_vector, encode_vector
+
+log = logging.getLogger(__name__)
 
 BATCH_ARTICLES = 256
 Progress = Callable[[int, int], None]  # done, total
@@ -56,6 +61,27 @@ def stored_form(vectors: Vectors) -> tuple[list[bytes], Vectors]:
     """The bytes to store and the vectors as they will read back (float16 round trip)."""
     blobs = [encode_vector(row) for row in vectors]
     return blobs, np.vstack([decode_vector(b) for b in blobs]) if blobs else vectors
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedBatch:
+    """A claimed batch with what was computed for it before the story lock."""
+
+    pending: tuple[PendingArticle, ...]
+    blobs: list[bytes]
+    vectors: Vectors
+    nearest: list[NearestSeed | None]
+    evidence: list[Evidence]
+
+    def subset(self, keep: Sequence[int]) -> EncodedBatch:
+        """Only the articles at these positions."""
+        return EncodedBatch(
+            tuple(self.pending[n] for n in keep),
+            [self.blobs[n] for n in keep],
+            self.vectors[list(keep)],
+            [self.nearest[n] for n in keep],
+            [self.evidence[n] for n in keep],
+        )
 
 
 @dataclass
@@ -99,45 +125,103 @@ class Processor:
 
     def process_pending(self) -> ProcessSummary:
         """Claim and process unprocessed articles, batch by batch, until none is left (or
-        `stopping` is set)."""
+        `stopping` is set).
+
+        Pipelined: while one batch is tagged, assigned and stored on this thread, the next one
+        is already claimed and being encoded on another (the encoder's matrix products release
+        the GIL). A batch claimed ahead but not started when the run ends (stopping, an error)
+        is released at once; if the process dies instead, its lease runs out. Nothing is stored
+        for an article whose claim another worker has taken over meanwhile."""
         total = ProcessSummary()
-        while not self.stopping.is_set():
-            with self.sessions.begin() as session:
-                pending = claim_pending_articles(
-                    session,
-                    self.clock(),
-                    self.owner,
-                    self.settings.processing_lease_s,
-                    BATCH_ARTICLES,
-                )
-            if not pending:
-                return total
-            batch = self.process_batch(pending)
-            total = ProcessSummary(
-                *(a + b for a, b in zip(vars_of(total), vars_of(batch), strict=True))
-            )
+        with ThreadPoolExecutor(1, thread_name_prefix="encoder") as encoder:
+            ahead = self.claim_ahead(encoder)
+            try:
+                while ahead is not None:
+                    if self.stopping.is_set():  # claimed ahead, not started: give it back
+                        break
+                    encoding, ahead = ahead[1], None  # if encoding fails, the lease runs out
+                    encoded = encoding.result()
+                    ahead = self.claim_ahead(encoder)
+                    total = add_summaries(total, self.finish_batch(encoded))
+            finally:
+                if ahead is not None:
+                    self.release(ahead[0])
         return total
 
+    def claim_ahead(
+        self, encoder: ThreadPoolExecutor
+    ) -> tuple[list[PendingArticle], Future[EncodedBatch]] | None:
+        """Claim the next batch and start encoding it on `encoder`; None when nothing is
+        pending (or `stopping` is set)."""
+        if self.stopping.is_set():
+            return None
+        with self.sessions.begin() as session:
+            pending = claim_pending_articles(
+                session,
+                self.clock(),
+                self.owner,
+                self.settings.processing_lease_s,
+                BATCH_ARTICLES,
+            )
+        if not pending:
+            return None
+        return pending, encoder.submit(self.encode_batch, pending)
+
+    def release(self, pending: Sequence[PendingArticle]) -> None:
+        """Give back the claims of a batch that will not be processed (best effort: if that
+        fails, the lease runs out)."""
+        try:
+            with self.sessions.begin() as session:
+                release_articles(session, [a.id for a in pending], self.owner)
+        except Exception:  # the error in hand, if any, matters more
+            log.warning("claims not released; they expire", extra={"articles": len(pending)})
+
     def process_batch(self, pending: Sequence[PendingArticle]) -> ProcessSummary:
-        """Encode and tag outside any transaction; then, in one transaction holding the story
-        lock, bring the window index up to date, read the window articles nearest the batch,
-        assign events and threads, store everything and raise the alerts."""
+        """Process one claimed batch (encode, then finish_batch)."""
+        return self.finish_batch(self.encode_batch(pending))
+
+    def encode_batch(self, pending: Sequence[PendingArticle]) -> EncodedBatch:
+        """What needs no lock and no database: the vectors as they will be stored, the nearest
+        seeds and the articles' evidence (kept in the window's cache, where later batches find
+        these articles as candidates)."""
         items = [(a.title, a.summary) for a in pending]
         blobs, vectors = stored_form(self.tagger.embed_items(items))
         nearest = self.tagger.seeds.nearest(vectors)
-        relevances = self.tagger.assess_all(items, nearest)
+        evidence = self.window.evidence.of([a.id for a in pending], items)
+        return EncodedBatch(tuple(pending), blobs, vectors, nearest, evidence)
+
+    def finish_batch(self, encoded: EncodedBatch) -> ProcessSummary:
+        """Tag outside any transaction; then, in one transaction holding the story lock, keep
+        the articles still claimed by this processor, bring the window index up to date, read
+        the window articles nearest the batch, assign events and threads, store everything
+        and raise the alerts."""
+        relevances = self.tagger.assess_all(
+            [(a.title, a.summary) for a in encoded.pending], encoded.nearest
+        )
         version = self.tagger.version
         now = self.clock()
         self.window.open(self.sessions, now)
         with self.sessions.begin() as session:
             lock_story_assignment(session)
+            held = held_articles(session, [a.id for a in encoded.pending], self.owner)
+            keep = [n for n, a in enumerate(encoded.pending) if a.id in held]
+            if len(keep) < len(encoded.pending):
+                log.warning(
+                    "articles taken over by another worker; skipped",
+                    extra={"articles": len(encoded.pending) - len(keep)},
+                )
+                encoded, relevances = encoded.subset(keep), [relevances[n] for n in keep]
+            if not encoded.pending:
+                return ProcessSummary()
+            pending, vectors = encoded.pending, encoded.vectors
             decisions = assign_events(
                 [batch_article(a) for a in pending],
                 vectors,
                 self.window.candidates(session, vectors, now),
-                nearest,
+                encoded.nearest,
                 self.story_models(),
                 self.settings.seed_duplicate_threshold,
+                encoded.evidence,
             )
             processed = [
                 ProcessedArticle(
@@ -150,7 +234,7 @@ class Processor:
                     decision.thread_id,
                 )
                 for article, blob, decision, relevance in zip(
-                    pending, blobs, decisions, relevances, strict=True
+                    pending, encoded.blobs, decisions, relevances, strict=True
                 )
             ]
             real_ids = save_processed(session, processed, now)
@@ -226,5 +310,5 @@ def batch_article(article: PendingArticle) -> BatchArticle:
     return BatchArticle(article.id, article.title, article.summary, when)
 
 
-def vars_of(summary: ProcessSummary) -> tuple[int, ...]:
-    return tuple(astuple(summary))
+def add_summaries(a: ProcessSummary, b: ProcessSummary) -> ProcessSummary:
+    return ProcessSummary(*(x + y for x, y in zip(astuple(a), astuple(b), strict=True)))

@@ -196,11 +196,14 @@ def assign_events(
     nearest_seeds: Sequence[NearestSeed | None],
     models: StoryModels,
     seed_duplicate_threshold: float,
+    evidence: Sequence[Evidence] | None = None,
 ) -> list[StoryDecision]:
-    """Decide each batch article's event and thread, in batch order."""
+    """Decide each batch article's event and thread, in batch order. `evidence`, if given, is
+    each batch article's `gather_evidence(title, summary)` (gathered here otherwise)."""
     window = index.similarities(vectors)
     within = vectors @ vectors.T
-    evidence = [gather_evidence(a.title, a.summary) for a in batch]
+    if evidence is None:
+        evidence = [gather_evidence(a.title, a.summary) for a in batch]
     decisions: list[StoryDecision] = []
     for row, article in enumerate(batch):
         found = candidates_for(row, window, within, index, batch, evidence, decisions)

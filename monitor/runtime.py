@@ -16,12 +16,16 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
+# First: monitor.fetch keeps httpx's command-line client (click, rich, pygments) from loading
+# with httpx, which the alert senders import too.
+from monitor.fetch import open_client
+
+# isort: split
 from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.senders import open_senders
 from monitor.clock import Clock, utc_now
 from monitor.config import Settings
 from monitor.embed import Embedder, open_embedder
-from monitor.fetch import open_client
 from monitor.gazetteer import check_alert_rules, load_gazetteer
 from monitor.ingest import Ingestor, open_ingestor
 from monitor.process import Processor

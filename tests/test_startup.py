@@ -67,3 +67,15 @@ def test_a_database_behind_head_is_migrated_with_alembic(tmp_path: Path) -> None
     revision, modules = probe(url, 1)
     assert revision == migrate.head_revision()
     assert "alembic" in modules
+
+
+def test_the_runtime_loads_no_command_line_client_of_httpx() -> None:
+    """monitor.runtime (`monitor fetch`, `monitor run`) imports the alert senders, which import
+    httpx too; monitor.fetch comes first, so httpx's client stays out."""
+    code = "import sys, monitor.runtime; print(sorted(m for m in sys.modules if '.' not in m))"
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    modules = set(run.stdout.split("'"))
+    assert "httpx" in modules
+    assert not modules & {"rich", "pygments", "click"}

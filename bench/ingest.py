@@ -8,6 +8,9 @@ Each tool runs in a fresh process of its own, three cycles in a row:
 - warm: a full cycle over generation 1 (new URLs, new entries) in the same, already open process;
 - 304: every stored feed (2 N) polled again; the server answers 304 to the ETag it sent.
 
+Of the cold cycle, the start-up (process start to the tool ready to fetch: imports, the database
+created, the HTTP client) is printed on its own too; the cold figures still include it.
+
 The parent samples the tool's whole process tree (the parser workers included) every 20 ms: CPU
 time (user + system) per cycle and peak memory, as resident (RSS, shared pages counted in every
 process) and proportional (PSS, shared pages divided among the processes sharing them).
@@ -162,6 +165,7 @@ def run_monitor(base: str, feeds: int, concurrency: int, db: Path) -> None:
 
     async def cycles() -> None:
         async with open_ingestor(settings, sessions) as ingestor:
+            print(json.dumps({"ready": True}), flush=True)
             for name, generation, at in (("cold", 0, now), ("warm", 1, now), ("304", None, now)):
                 if generation is not None:
                     add_generation(generation)
@@ -185,6 +189,7 @@ def run_reader(base: str, feeds: int, concurrency: int, db: Path) -> None:
     from reader import make_reader
 
     reader = make_reader(str(db))
+    print(json.dumps({"ready": True}), flush=True)
 
     def cycle(name: str, generation: int | None) -> None:
         before = reader.get_entry_counts().total
@@ -304,10 +309,14 @@ def measure_tool(tool: str, base: str, args: argparse.Namespace) -> dict[str, An
         thread.start()
         cycles: dict[str, dict[str, Any]] = {}
         last_cpu, last_at = 0.0, started
+        startup_s = 0.0
         assert child.stdout is not None
         for line in child.stdout:
             figures = json.loads(line)
             at, cpu = time.perf_counter(), sampler.cpu_total_s()
+            if figures.get("ready"):  # part of the cold cycle, also shown on its own
+                startup_s = at - started
+                continue
             figures.update(wall_s=at - last_at, cpu_s=cpu - last_cpu)
             cycles[figures.pop("mark")] = figures
             last_cpu, last_at = cpu, at
@@ -317,6 +326,7 @@ def measure_tool(tool: str, base: str, args: argparse.Namespace) -> dict[str, An
         thread.join()
     return {
         "cycles": cycles,
+        "startup_s": startup_s,
         "rss_mb": sampler.peak_rss_kb / 1024,
         "pss_mb": sampler.peak_pss_kb / 1024,
     }
@@ -334,6 +344,7 @@ def rates(result: dict[str, Any], cycle: str) -> tuple[float, float, float]:
 
 
 def print_tool(name: str, result: dict[str, Any]) -> None:
+    print(f"{name:8} start-up (process start to ready to fetch): {result['startup_s']:.2f} s")
     for cycle, figures in result["cycles"].items():
         entries_s, feeds_s, cpu_ms = rates(result, cycle)
         print(

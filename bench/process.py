@@ -3,13 +3,14 @@ encoder's texts/s beside the whole stage's articles/s (embed + story + relevance
 the same run, the share of the stage spent in the encoder, and peak memory.
 
     .venv/bin/python bench/process.py [--articles 2000] [--model use-multilingual-v3]
-        [--window 100000] [--profile 25]
+        [--window 100000] [--profile 25] [--pipeline]
 
 `--window N` first stores N window articles as the stage leaves them (vector, event, thread,
 match), spread over the last 7 days: clustered synthetic unit vectors, events of geometric
 size (mean 5) around a centre; a quarter of the centres are the encoder's vectors of other
 generated articles, so the new articles find candidates among them. The window index is loaded
 before the clock starts (a service does it while warming up); its load time is printed apart.
+`--pipeline` claims and encodes the next batch on a thread while one is assigned and stored.
 `--profile K` runs the stage under cProfile and prints the K functions with the most own time.
 """
 
@@ -278,6 +279,9 @@ def main() -> None:
     parser.add_argument("--model", default="use-multilingual-v3")
     parser.add_argument("--window", type=int, default=0, help="window articles stored first")
     parser.add_argument("--profile", type=int, default=0, metavar="K", help="cProfile top K")
+    parser.add_argument(
+        "--pipeline", action="store_true", help="encode the next batch on a thread meanwhile"
+    )
     args = parser.parse_args()
     entries = generate(args.articles)
 
@@ -312,6 +316,7 @@ def main() -> None:
             load_s = time.perf_counter() - started
         with sessions.begin() as session:
             insert_articles(session, feed_id, entries, datetime.now(UTC))
+        processor.pipeline = args.pipeline
         timed = TimedEmbedder(processor.tagger.embedder)
         processor.tagger = replace(processor.tagger, embedder=timed)  # type: ignore[arg-type]
         started = time.perf_counter()
@@ -332,7 +337,10 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
-    print(f"model: {args.model}; {args.articles} generated articles (title + 3-sentence summary)")
+    print(
+        f"model: {args.model}; {args.articles} generated articles (title + 3-sentence summary); "
+        f"stage {'pipelined' if args.pipeline else 'one batch at a time'}"
+    )
     if args.window:
         print(
             f"window          : {args.window} stored articles; index loaded in {load_s:.2f} s, "

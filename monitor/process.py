@@ -98,6 +98,10 @@ class Processor:
     models: StoryModels | None = None
     # Where the window index is saved between runs (None: rebuilt from the database each start).
     index_dir: Path | None = None
+    # Claim and encode the next batch on a thread while one is assigned and stored. Off by
+    # default: on 2 shared cores the encoder's two BLAS threads and this thread's Python
+    # slowed each other as much as they overlapped (bench/process.py --pipeline).
+    pipeline: bool = False
     window: StoryWindow = field(init=False)
 
     def __post_init__(self) -> None:
@@ -127,12 +131,26 @@ class Processor:
         """Claim and process unprocessed articles, batch by batch, until none is left (or
         `stopping` is set).
 
-        Pipelined: while one batch is tagged, assigned and stored on this thread, the next one
+        With `pipeline`: while one batch is tagged, assigned and stored on this thread, the next one
         is already claimed and being encoded on another (the encoder's matrix products release
         the GIL). A batch claimed ahead but not started when the run ends (stopping, an error)
         is released at once; if the process dies instead, its lease runs out. Nothing is stored
         for an article whose claim another worker has taken over meanwhile."""
         total = ProcessSummary()
+        if not self.pipeline:
+            while not self.stopping.is_set():
+                with self.sessions.begin() as session:
+                    pending = claim_pending_articles(
+                        session,
+                        self.clock(),
+                        self.owner,
+                        self.settings.processing_lease_s,
+                        BATCH_ARTICLES,
+                    )
+                if not pending:
+                    break
+                total = add_summaries(total, self.process_batch(pending))
+            return total
         with ThreadPoolExecutor(1, thread_name_prefix="encoder") as encoder:
             ahead = self.claim_ahead(encoder)
             try:

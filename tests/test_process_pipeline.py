@@ -85,7 +85,9 @@ def counts(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
 def stage(
     sessions: sessionmaker[Session], tagger: Tagger, scene: Scene, clock: list[datetime]
 ) -> Processor:
-    return crafted_processor(sessions, tagger, scene, clock, MODELS["fitted"])
+    processor = crafted_processor(sessions, tagger, scene, clock, MODELS["fitted"])
+    processor.pipeline = True
+    return processor
 
 
 class StopsAfterOneBatch(Processor):
@@ -132,6 +134,7 @@ class TestPipeline:
         entries = round_entries(scene, [], NOW - timedelta(minutes=5))
         store_entries(sqlite_sessions, entries, NOW - timedelta(minutes=5))
         first = StopsAfterOneBatch(**vars_of(stage(sqlite_sessions, tagger, scene, clock)))
+        first.pipeline = True
         assert first.process_pending().articles == BATCH
         assert counts(sqlite_sessions)[:2] == (len(entries) - BATCH, 0)
         other = stage(sqlite_sessions, tagger, scene, clock)
@@ -146,6 +149,7 @@ class TestPipeline:
         entries = round_entries(scene, [], NOW - timedelta(minutes=5))
         store_entries(sqlite_sessions, entries, NOW - timedelta(minutes=5))
         failing = FailsOnFirstBatch(**vars_of(stage(sqlite_sessions, tagger, scene, clock)))
+        failing.pipeline = True
         with pytest.raises(RuntimeError, match="went away"):
             failing.process_pending()
         with sqlite_sessions() as session:

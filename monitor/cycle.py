@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 from monitor.alerts.dispatch import Dispatcher, DispatchSummary
 from monitor.alerts.outbox import build_due_digests
@@ -83,8 +84,14 @@ async def prune_expired(runtime: Runtime) -> PruneSummary:
     """Delete what is past its retention limit."""
 
     def delete() -> PruneSummary:
+        from monitor.search import forget_pruned  # numpy and the index: not for ingestion alone
+
+        now, retention = runtime.clock(), runtime.settings.retention
         with runtime.sessions.begin() as session:
-            return prune(session, runtime.settings.retention, runtime.clock())
+            summary = prune(session, retention, now)
+        # This process's search index drops what no longer has a stored vector.
+        forget_pruned(runtime.sessions, now - timedelta(days=retention.vectors_days))
+        return summary
 
     pruned = await asyncio.to_thread(delete)
     log.info("pruned", extra=asdict(pruned))

@@ -3,7 +3,10 @@ way the filter is applied, and finds what was stored after the previous question
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import pytest
@@ -11,8 +14,10 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import search
-from monitor.config import RetentionSettings
+from monitor.config import RetentionSettings, Settings
+from monitor.cycle import prune_expired
 from monitor.filters import MatchFilter
+from monitor.runtime import Runtime
 from monitor.search import forget_pruned, search_index_for, search_matches
 from monitor.storage.maintenance import prune
 from monitor.storage.queries import filtered_article_ids
@@ -149,3 +154,18 @@ class TestKeptUpToDate:
         after = found(sessions, question, MatchFilter(), 50, -1.0)
         assert same_ranking(after, exact_scan(sessions, question, MatchFilter(), 50, -1.0))
         assert len(after) == len(CORPUS)
+
+    def test_the_service_prune_tells_the_index(
+        self, sessions: sessionmaker[Session], tagger: Tagger
+    ) -> None:
+        """The service's prune job (`prune_expired`) clears old vectors and, in the same
+        step, this process's search index."""
+        store_corpus(sessions, tagger, NOW - timedelta(days=90), range(1))
+        store_corpus(sessions, tagger, NOW, range(1, 2))
+        found(sessions, "Lavrov in Havana", MatchFilter(), 50, -1.0)
+        index = search_index_for(sessions, BagOfWordsEmbedder().model_id).index
+        assert len(index) == 2 * len(CORPUS)
+        settings = Settings(retention=RetentionSettings(vectors_days=60))
+        runtime = SimpleNamespace(sessions=sessions, settings=settings, clock=lambda: NOW)
+        pruned = asyncio.run(prune_expired(cast(Runtime, runtime)))
+        assert pruned.vectors == len(CORPUS) and len(index) == len(CORPUS)

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.errors import StorageError
@@ -98,8 +97,15 @@ def recount_outlets(session: Session, story_ids: Sequence[int]) -> None:
 
 
 def dialect_insert(session: Session) -> Any:
-    name = session.get_bind().dialect.name
-    return postgresql.insert if name == "postgresql" else sqlite.insert
+    """The conflict-aware INSERT of the session's database (its dialect module is imported
+    here, so a SQLite process never loads PostgreSQL's)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def article_row(feed_id: int, entry: ParsedEntry, first_seen_at: datetime) -> dict[str, Any]:

@@ -116,8 +116,10 @@ class TestServiceShutdown:
     def test_sigterm_releases_the_processors_article_claims(
         self, sessions: sessionmaker[Session], make_settings: SettingsFactory, tmp_path: Path
     ) -> None:
-        """SIGTERM while a batch is being embedded: the batch in hand is finished, no further
-        batch is claimed, and after shutdown no article is still claimed."""
+        """SIGTERM while a batch is being embedded (and held there past the shutdown grace): no
+        further batch is claimed, after shutdown no article is still claimed, and the batch in
+        hand, whose claims were given back, is not stored when its thread ends after all (it
+        waits unclaimed for the next run: another worker may already have taken it)."""
         url = str(sessions.kw["bind"].url.render_as_string(hide_password=False))
         settings = make_settings(
             database={"url": url},
@@ -159,4 +161,4 @@ class TestServiceShutdown:
         claimed = [c for c in claims_during if c is not None]
         assert len(claimed) == BATCH_ARTICLES and all(c.startswith("processor-") for c in claimed)
         assert claims_after == [None] * ARTICLES
-        assert unprocessed == ARTICLES - BATCH_ARTICLES
+        assert unprocessed == ARTICLES

@@ -78,20 +78,7 @@ def encoded(records: Sequence[dict[str, Any]], cache: Path) -> tuple[Array, Arra
 
 def fit(features: Array, labels: Array, penalty: Array) -> tuple[Array, float]:
     """`calibrate.fit_logistic` with one L2 strength per column."""
-    rows, columns = features.shape
-    design = np.hstack([features, np.ones((rows, 1))])
-    target = labels.astype(np.float64)
-    penalties = np.diag(np.r_[penalty, 0.0])
-    theta = np.zeros(columns + 1)
-    for _ in range(calibrate.NEWTON_STEPS):
-        probability = 1.0 / (1.0 + np.exp(-(design @ theta)))
-        gradient = design.T @ (probability - target) + penalties @ theta
-        hessian = (design * (probability * (1 - probability))[:, None]).T @ design + penalties
-        step = np.linalg.solve(hessian + 1e-9 * np.eye(columns + 1), gradient)
-        theta -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return theta[:-1], float(theta[-1])
+    return calibrate.fit_logistic(features, labels, penalty)
 
 
 def fit_parts(parts: Sequence[Array], labels: Array, penalty: Array) -> tuple[Array, float]:

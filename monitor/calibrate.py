@@ -52,14 +52,14 @@ def score_predictions(predicted: Sequence[bool], actual: Sequence[bool]) -> Bina
 
 
 def fit_logistic(
-    features: Matrix, labels: npt.NDArray[np.bool_], l2: float
+    features: Matrix, labels: npt.NDArray[np.bool_], l2: float | Matrix
 ) -> tuple[Matrix, float]:
-    """Weights and bias minimising log-loss + l2/2·|w|² (the bias is not penalised)."""
+    """Weights and bias minimising log-loss + l2/2·|w|² (the bias is not penalised); `l2`
+    is one strength for every column or one per column."""
     rows, columns = features.shape
     design = np.hstack([features, np.ones((rows, 1))])
     target = labels.astype(np.float64)
-    penalty = np.eye(columns + 1) * l2
-    penalty[-1, -1] = 0.0
+    penalty = np.diag(np.r_[np.broadcast_to(np.asarray(l2, dtype=np.float64), (columns,)), 0.0])
     theta = np.zeros(columns + 1)
     for _ in range(NEWTON_STEPS):
         probability = 1.0 / (1.0 + np.exp(-(design @ theta)))

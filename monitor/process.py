@@ -138,17 +138,7 @@ class Processor:
         for an article whose claim another worker has taken over meanwhile."""
         total = ProcessSummary()
         if not self.pipeline:
-            while not self.stopping.is_set():
-                with self.sessions.begin() as session:
-                    pending = claim_pending_articles(
-                        session,
-                        self.clock(),
-                        self.owner,
-                        self.settings.processing_lease_s,
-                        BATCH_ARTICLES,
-                    )
-                if not pending:
-                    break
+            while not self.stopping.is_set() and (pending := self.claim_batch()):
                 total = add_summaries(total, self.process_batch(pending))
             return total
         with ThreadPoolExecutor(1, thread_name_prefix="encoder") as encoder:
@@ -171,19 +161,20 @@ class Processor:
     ) -> tuple[list[PendingArticle], Future[EncodedBatch]] | None:
         """Claim the next batch and start encoding it on `encoder`; None when nothing is
         pending (or `stopping` is set)."""
-        if self.stopping.is_set():
+        if self.stopping.is_set() or not (pending := self.claim_batch()):
             return None
+        return pending, encoder.submit(self.encode_batch, pending)
+
+    def claim_batch(self) -> list[PendingArticle]:
+        """Claim up to BATCH_ARTICLES unprocessed articles for this processor (empty: none)."""
         with self.sessions.begin() as session:
-            pending = claim_pending_articles(
+            return claim_pending_articles(
                 session,
                 self.clock(),
                 self.owner,
                 self.settings.processing_lease_s,
                 BATCH_ARTICLES,
             )
-        if not pending:
-            return None
-        return pending, encoder.submit(self.encode_batch, pending)
 
     def release(self, pending: Sequence[PendingArticle]) -> None:
         """Give back the claims of a batch that will not be processed (best effort: if that

@@ -27,7 +27,6 @@ import resource
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -36,8 +35,9 @@ import numpy as np
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import Settings
+from monitor.config import EmbeddingSettings, Settings
 from monitor.embed import Embedder
+from monitor.encoder_process import ProcessEncoder
 from monitor.normalize import content_fingerprint
 from monitor.runtime import build_processor
 from monitor.storage import migrate
@@ -88,20 +88,17 @@ OBJECTS = [
 ]
 
 
-class TimedEmbedder:
-    """Wraps the real encoder to measure the time the stage spends inside it."""
+class TimedCalls:
+    """Stands in for an encoder's `embed` to measure the time the stage spends inside it."""
 
-    def __init__(self, inner: object) -> None:
-        self.inner = inner
+    def __init__(self, embed: Callable[[list[str]], np.ndarray]) -> None:
+        self.embed = embed
         self.seconds = 0.0
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-    def embed(self, texts):  # type: ignore[no-untyped-def]
+    def __call__(self, texts: list[str]) -> np.ndarray:
         started = time.perf_counter()
         try:
-            return self.inner.embed(texts)  # type: ignore[attr-defined]
+            return self.embed(texts)
         finally:
             self.seconds += time.perf_counter() - started
 
@@ -233,6 +230,31 @@ def fill_window(
             )
 
 
+def rates(count: int, runs: list[float]) -> str:
+    return " and ".join(f"{count / r:.1f}" for r in runs)
+
+
+def children_peak_mb(encoder: ProcessEncoder) -> list[float]:
+    """Each encoder process's peak resident memory (Linux: VmHWM)."""
+    peaks = []
+    for child in encoder.children:
+        if child is not None:
+            status = Path(f"/proc/{child.process.pid}/status").read_text()
+            line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
+            peaks.append(int(line.split()[1]) / 1024)
+    return peaks
+
+
+def children_cpu_s(encoder: ProcessEncoder | None) -> float:
+    """The encoder processes' CPU seconds so far (Linux: utime + stime)."""
+    ticks = 0
+    for child in encoder.children if encoder is not None else ():
+        if child is not None:
+            fields = Path(f"/proc/{child.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def seconds_to_embed(embedder: Embedder, texts: list[str]) -> float:
     started = time.perf_counter()
     embedder.embed(texts)
@@ -280,7 +302,16 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=0, help="window articles stored first")
     parser.add_argument("--profile", type=int, default=0, metavar="K", help="cProfile top K")
     parser.add_argument(
-        "--pipeline", action="store_true", help="encode the next batch on a thread meanwhile"
+        "--processes",
+        type=int,
+        default=EmbeddingSettings().processes,
+        help="encoder child processes (0: encode in the stage's process; default: the setting's)",
+    )
+    parser.add_argument(
+        "--pipeline",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="encode the next batch meanwhile (default: with encoder processes)",
     )
     args = parser.parse_args()
     entries = generate(args.articles)
@@ -288,7 +319,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             database={"url": f"sqlite:///{Path(tmp) / 'bench.db'}"},
-            embedding={"model": args.model, "cache_dir": str(Path(tmp) / "cache")},
+            embedding={
+                "model": args.model,
+                "cache_dir": str(Path(tmp) / "cache"),
+                "processes": args.processes,
+            },
             stories={"index_dir": ""},
         )
         engine = open_engine(settings.database)
@@ -300,6 +335,10 @@ def main() -> None:
         embedder = processor.tagger.embedder
         embedder.embed(texts[:64])  # warm-up
         encoder_runs = [seconds_to_embed(embedder, texts)]
+        children = processor.encoder
+        if children is not None:  # started and warmed before the clock, as a service does
+            children.embed(texts[:64])
+            children_runs = [seconds_to_embed(children, texts)]
 
         with sessions.begin() as session:
             add_feeds(session, [FeedSpec("https://bench.example/rss")], 900, datetime.now(UTC))
@@ -316,17 +355,26 @@ def main() -> None:
             load_s = time.perf_counter() - started
         with sessions.begin() as session:
             insert_articles(session, feed_id, entries, datetime.now(UTC))
-        processor.pipeline = args.pipeline
-        timed = TimedEmbedder(processor.tagger.embedder)
-        processor.tagger = replace(processor.tagger, embedder=timed)  # type: ignore[arg-type]
+        if args.pipeline is not None:
+            processor.pipeline = args.pipeline
+        stage_encoder: Embedder = children or embedder
+        timed = TimedCalls(stage_encoder.embed)
+        stage_encoder.embed = timed  # type: ignore[method-assign]
+        cpu = time.process_time(), children_cpu_s(children)
         started = time.perf_counter()
         if args.profile:
             summary, profile_text = profiled(processor.process_pending, args.profile)
         else:
             summary, profile_text = processor.process_pending(), ""
         stage_s = time.perf_counter() - started
+        cpu = time.process_time() - cpu[0], children_cpu_s(children) - cpu[1]
+        del stage_encoder.embed  # the method again
         encoder_runs.append(seconds_to_embed(embedder, texts))
         encoder_s = min(encoder_runs)
+        if children is not None:
+            children_runs.append(seconds_to_embed(children, texts))
+            children_mb = children_peak_mb(children)
+        processor.close()
         window = processor.window
         indexed = len(window.index) if window.index is not None else 0
         engine.dispose()
@@ -337,9 +385,14 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
+    encoding = (
+        f"{args.processes} encoder processes of one BLAS thread"
+        if children is not None
+        else f"encoder in the stage's process, {settings.embedding.threads} BLAS threads"
+    )
     print(
         f"model: {args.model}; {args.articles} generated articles (title + 3-sentence summary); "
-        f"stage {'pipelined' if args.pipeline else 'one batch at a time'}"
+        f"stage {'pipelined' if processor.pipeline else 'one batch at a time'}, {encoding}"
     )
     if args.window:
         print(
@@ -347,24 +400,44 @@ def main() -> None:
             f"{indexed} indexed after the run; {window.full_reads} batches read the whole window"
         )
     print(
-        f"raw encoder     : {args.articles / encoder_s:8.1f} texts/s    ({encoder_s:.2f} s; the "
-        f"faster of a run before and one after the stage: "
-        f"{' and '.join(f'{args.articles / r:.1f}' for r in encoder_runs)})"
+        f"raw encoder     : {args.articles / encoder_s:8.1f} texts/s    ({encoder_s:.2f} s; in "
+        f"this process, {settings.embedding.threads} BLAS threads, as configured; the faster of "
+        f"a run before and one after the stage: {rates(args.articles, encoder_runs)})"
     )
+    if children is not None:
+        print(
+            f"raw children    : {args.articles / min(children_runs):8.1f} texts/s    "
+            f"({min(children_runs):.2f} s; the stage's encoder processes alone, the whole list in "
+            f"one call, before and after: {rates(args.articles, children_runs)})"
+        )
     print(
         f"processing stage: {summary.articles / stage_s:8.1f} articles/s ({stage_s:.2f} s: "
         f"embed + event/thread + relevance + store; {summary.new_stories} new events, "
         f"{summary.joined_stories} joined, {summary.relevant} relevant)"
     )
     print(f"time in encoder : {timed.seconds / stage_s:.0%} of the stage ({timed.seconds:.2f} s)")
+    print(
+        f"stage CPU       : {cpu[0]:.2f} s in this process"
+        + (f", {cpu[1]:.2f} s in the encoder processes" if children is not None else "")
+    )
     ratio = (summary.articles / stage_s) / (args.articles / encoder_s)
     target = "0.85 at a 100k window" if args.window else "0.75 without a window"
     print(f"stage / encoder : {ratio:.2f} of the raw encoder's throughput (target >= {target})")
+    if children is not None:
+        own = min(children_runs) / stage_s
+        print(f"stage / children: {own:.2f} of its encoder processes' throughput alone")
     print(
         f"stage / its own : {timed.seconds / stage_s:.2f} (the stage's throughput over that of the "
         "encoder calls inside it: the same ratio, less sensitive to a busy machine)"
     )
-    print(f"peak RSS        : {peak_mb:.0f} MB")
+    print(
+        f"peak RSS        : {peak_mb:.0f} MB"
+        + (
+            f" (this process; encoder processes {' + '.join(f'{m:.0f}' for m in children_mb)} MB)"
+            if children is not None
+            else ""
+        )
+    )
     if profile_text:
         print(profile_text)
 

@@ -84,6 +84,9 @@ class EmbeddingSettings(Section):
     model: str = "use-multilingual-v3"
     batch_size: int = Field(default=64, ge=1)
     threads: int = Field(default=2, ge=1)
+    # Child processes the processing stage encodes its batches in, one BLAS thread each, while
+    # it tags, assigns and stores the batch before (0: encode in the stage's own process).
+    processes: int = Field(default=2, ge=0)
     cache_dir: Path = Path("var/cache")
 
 

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.alerts.outbox import feed_urls, raise_alerts
 from monitor.alerts.planning import MatchForAlerts
 from monitor.config import AlertSettings, StorySettings
+from monitor.embed import Embedder
+from monitor.encoder_process import EncoderProcessError, ProcessEncoder
 from monitor.events import Evidence, StoryModels, cosine_only_models
 from monitor.relevance import NearestSeed, Relevance
 from monitor.storage.claims import held_articles, release_articles
@@ -35,9 +37,10 @@ from monitor.storage.stories import (
 )
 from monitor.stories import BatchArticle, assign_events
 from monitor.story_window import StoryWindow
-from monitor.tagging import Tagger
+from monitor.tagging import Tagger, embedding_text
 from monitor.values import MatchRecord, PendingArticle, ProcessedArticle, ProcessSummary
-from monitor.vectors import Vectors, decode_vector, encode_vector
+from monitor.vectors import Vectors, decode_vector
+from monitor.window_index import one_blas_thread
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +61,10 @@ def match_record(article_id: int, relevance: Relevance, scorer_version: str) -> 
 
 
 def stored_form(vectors: Vectors) -> tuple[list[bytes], Vectors]:
-    """The bytes to store and the vectors as they will read back (float16 round trip)."""
-    blobs = [encode_vector(row) for row in vectors]
-    return blobs, np.vstack([decode_vector(b) for b in blobs]) if blobs else vectors
+    """The bytes to store (encode_vector's form) and the vectors as they will read back
+    (decode_vector's float16 round trip), converted once for the whole batch."""
+    halves = np.asarray(vectors, dtype="<f2")
+    return [row.tobytes() for row in halves], halves.astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,10 @@ class Processor:
     # default: on 2 shared cores the encoder's two BLAS threads and this thread's Python
     # slowed each other as much as they overlapped (bench/process.py --pipeline).
     pipeline: bool = False
+    # Where batches are encoded (None: the tagger's embedder, in this process). A
+    # ProcessEncoder runs in child processes, beside this process's Python: with `pipeline`,
+    # batch k is tagged, assigned and stored while the children encode batch k + 1.
+    encoder: Embedder | None = None
     window: StoryWindow = field(init=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +129,16 @@ class Processor:
         """Save the window index for the next start (when a folder is configured)."""
         return self.window.save()
 
+    def start_encoder(self) -> None:
+        """Start the encoder's child processes now, if it has any (else the first batch does)."""
+        if isinstance(self.encoder, ProcessEncoder):
+            self.encoder.start()
+
+    def close(self) -> None:
+        """Stop the encoder's child processes, if it has any."""
+        if isinstance(self.encoder, ProcessEncoder):
+            self.encoder.close()
+
     def story_models(self) -> StoryModels:
         settings = self.settings
         return self.models or cosine_only_models(
@@ -134,8 +152,19 @@ class Processor:
         With `pipeline`: while one batch is tagged, assigned and stored on this thread, the next one
         is already claimed and being encoded on another (the encoder's matrix products release
         the GIL). A batch claimed ahead but not started when the run ends (stopping, an error)
-        is released at once; if the process dies instead, its lease runs out. Nothing is stored
-        for an article whose claim another worker has taken over meanwhile."""
+        is released at once; if the process dies instead, its lease runs out. So is a batch
+        whose encoder process failed (EncoderProcessError, raised). Nothing is stored for an
+        article whose claim another worker has taken over meanwhile.
+
+        With an encoder in child processes, this process's BLAS runs on one thread meanwhile
+        (OpenBLAS's idle threads spin: beside the children they took 1.3 CPU-s of 3.6 per 2000
+        articles, bench/process.py)."""
+        if isinstance(self.encoder, ProcessEncoder):
+            with one_blas_thread():
+                return self.run_batches()
+        return self.run_batches()
+
+    def run_batches(self) -> ProcessSummary:
         total = ProcessSummary()
         if not self.pipeline:
             while not self.stopping.is_set() and (pending := self.claim_batch()):
@@ -147,7 +176,7 @@ class Processor:
                 while ahead is not None:
                     if self.stopping.is_set():  # claimed ahead, not started: give it back
                         break
-                    encoding, ahead = ahead[1], None  # if encoding fails, the lease runs out
+                    encoding, ahead = ahead[1], None  # a failed encoding released its batch
                     encoded = encoding.result()
                     ahead = self.claim_ahead(encoder)
                     total = add_summaries(total, self.finish_batch(encoded))
@@ -163,7 +192,7 @@ class Processor:
         pending (or `stopping` is set)."""
         if self.stopping.is_set() or not (pending := self.claim_batch()):
             return None
-        return pending, encoder.submit(self.encode_batch, pending)
+        return pending, encoder.submit(self.encode_or_release, pending)
 
     def claim_batch(self) -> list[PendingArticle]:
         """Claim up to BATCH_ARTICLES unprocessed articles for this processor (empty: none)."""
@@ -187,14 +216,24 @@ class Processor:
 
     def process_batch(self, pending: Sequence[PendingArticle]) -> ProcessSummary:
         """Process one claimed batch (encode, then finish_batch)."""
-        return self.finish_batch(self.encode_batch(pending))
+        return self.finish_batch(self.encode_or_release(pending))
+
+    def encode_or_release(self, pending: Sequence[PendingArticle]) -> EncodedBatch:
+        """encode_batch; if the encoder's process fails, the batch is given back first (it
+        was not the articles' fault: the next run takes them again at once)."""
+        try:
+            return self.encode_batch(pending)
+        except EncoderProcessError:
+            self.release(pending)
+            raise
 
     def encode_batch(self, pending: Sequence[PendingArticle]) -> EncodedBatch:
         """What needs no lock and no database: the vectors as they will be stored, the nearest
         seeds and the articles' evidence (kept in the window's cache, where later batches find
         these articles as candidates)."""
         items = [(a.title, a.summary) for a in pending]
-        blobs, vectors = stored_form(self.tagger.embed_items(items))
+        encoder = self.encoder or self.tagger.embedder
+        blobs, vectors = stored_form(encoder.embed([embedding_text(*item) for item in items]))
         nearest = self.tagger.seeds.nearest(vectors)
         evidence = self.window.evidence.of([a.id for a in pending], items)
         return EncodedBatch(tuple(pending), blobs, vectors, nearest, evidence)

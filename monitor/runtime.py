@@ -24,8 +24,15 @@ from monitor.fetch import open_client
 from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.senders import open_senders
 from monitor.clock import Clock, utc_now
-from monitor.config import Settings
-from monitor.embed import Embedder, open_embedder
+from monitor.config import EmbeddingSettings, Settings
+from monitor.embed import (
+    CombinedEmbedder,
+    Embedder,
+    SentenceTransformerEmbedder,
+    UniversalSentenceEncoder,
+    open_embedder,
+)
+from monitor.encoder_process import ProcessEncoder
 from monitor.gazetteer import check_alert_rules, load_gazetteer
 from monitor.ingest import Ingestor, open_ingestor
 from monitor.process import Processor
@@ -64,9 +71,11 @@ def build_processor(
     clock: Clock = utc_now,
     embedder: Embedder | None = None,
 ) -> Processor:
-    """The processing stage over `sessions`; loads the configured model unless given one."""
+    """The processing stage over `sessions`; loads the configured model unless given one. With
+    `[embedding] processes`, batches are encoded in that many child processes, pipelined."""
     tagger = open_tagger_for(settings, embedder or open_embedder_for(settings))
     models = story_models_for(settings.stories, tagger.embedder.model_id)
+    encoder = encoder_processes_for(settings.embedding, tagger.embedder)
     return Processor(
         sessions,
         tagger,
@@ -75,6 +84,26 @@ def build_processor(
         settings.alerts,
         models=models,
         index_dir=settings.stories.index_path,
+        pipeline=encoder is not None,
+        encoder=encoder,
+    )
+
+
+def encoder_processes_for(
+    embedding: EmbeddingSettings, embedder: Embedder
+) -> ProcessEncoder | None:
+    """Child processes for the processing stage's encoder, when `processes` asks for them and
+    `embedder` is a packaged encoder (an in-memory one given by a test stays in this process).
+    None starts yet: the first batch, or the warm-up, starts them."""
+    packaged = (UniversalSentenceEncoder, SentenceTransformerEmbedder, CombinedEmbedder)
+    if not embedding.processes or not isinstance(embedder, packaged):
+        return None
+    return ProcessEncoder(
+        embedding.model,
+        embedder.model_id,
+        embedder.max_chars,
+        embedding.processes,
+        embedding.batch_size,
     )
 
 
@@ -196,14 +225,17 @@ async def open_runtime(
                 await asyncio.gather(runtime.warming, return_exceptions=True)
             if processor is not None:
                 await asyncio.to_thread(save_window, processor)
+                await asyncio.to_thread(processor.close)
 
 
 def warm_up(embedder: LazyEmbedder, processor: Processor | None = None) -> None:
     """Embed one text so the first batch does not wait for the weights, and load the
-    processor's window index; a failure here is logged, and met again (and reported) by the
-    first batch."""
+    processor's window index and its encoder processes; a failure here is logged, and met
+    again (and reported) by the first batch."""
     try:
         embedder().embed(["warm-up"])
+        if processor is not None:
+            processor.start_encoder()
     except Exception:
         log.warning("the embedder failed to warm up", exc_info=True)
     if processor is not None:

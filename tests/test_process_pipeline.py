@@ -4,6 +4,8 @@ back when the run stops or fails; nothing is stored for an article another worke
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import monitor.process
+from monitor.embed import USE_MAX_CHARS, USE_MULTILINGUAL
+from monitor.encoder_process import EncoderProcessError, ProcessEncoder
 from monitor.process import EncodedBatch, Processor
 from monitor.storage import migrate
 from monitor.storage.engine import open_engine
@@ -161,6 +165,35 @@ class TestPipeline:
         assert other.process_pending().articles == len(entries) - BATCH
         clock[0] = NOW + timedelta(seconds=other.settings.processing_lease_s + 1)
         assert other.process_pending().articles == BATCH
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("pipeline", [True, False])
+    def test_a_dead_encoder_process_is_a_clear_error_and_its_batch_is_given_back(
+        self, sqlite_sessions: sessionmaker[Session], tagger: Tagger, pipeline: bool
+    ) -> None:
+        """The encoder's child process killed: the run fails with EncoderProcessError, the
+        batch it was encoding is released at once (not left to its lease) and nothing is lost:
+        another worker processes every article now; the processor's next run encodes again."""
+        scene, clock = new_scene(), [NOW]
+        entries = round_entries(scene, [], NOW - timedelta(minutes=5))
+        store_entries(sqlite_sessions, entries, NOW - timedelta(minutes=5))
+        broken = stage(sqlite_sessions, tagger, scene, clock)
+        broken.pipeline = pipeline
+        broken.encoder = ProcessEncoder(USE_MULTILINGUAL, "fake", USE_MAX_CHARS, processes=1)
+        try:
+            broken.start_encoder()
+            child = broken.encoder.children[0]
+            assert child is not None and child.process.pid is not None
+            os.kill(child.process.pid, signal.SIGKILL)
+            with pytest.raises(EncoderProcessError, match="exited with code -9"):
+                broken.process_pending()
+            assert counts(sqlite_sessions)[:2] == (len(entries), 0)
+            assert broken.encoder.embed(["again"]).shape == (1, 512)
+        finally:
+            broken.close()
+        assert broken.encoder.children == [None]
+        other = stage(sqlite_sessions, tagger, scene, clock)
+        assert other.process_pending().articles == len(entries)
 
     def test_articles_another_worker_took_over_are_not_stored_twice(
         self, sessions: sessionmaker[Session], tagger: Tagger

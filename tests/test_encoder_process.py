@@ -1,0 +1,113 @@
+"""The encoder in child processes, with the packaged multilingual encoder: the vectors the stage's
+own process would compute, in order; a child that dies or fails is a clear error and the next
+call works again; close stops every child."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from monitor.embed import USE_MAX_CHARS, USE_MULTILINGUAL, UniversalSentenceEncoder
+from monitor.encoder_process import EncoderProcessError, ProcessEncoder, split_by_length
+
+TEXTS = [
+    "Lula recibe a Putin en Brasilia para hablar de energía",
+    "Russia and Venezuela sign an oil agreement in Caracas.",
+    "Кубинский министр посетил Москву",
+    "O banco central do Brasil mantém os juros",
+    "A football friendly between Mexico and Argentina ends in a draw, with two late goals.",
+]
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Iterator[ProcessEncoder]:
+    pool = ProcessEncoder(USE_MULTILINGUAL, USE_MULTILINGUAL, USE_MAX_CHARS, processes=2)
+    yield pool
+    pool.close()
+
+
+def live_pids(pool: ProcessEncoder) -> list[int]:
+    return [c.process.pid for c in pool.children if c is not None and c.process.pid is not None]
+
+
+@pytest.mark.slow
+class TestProcessEncoder:
+    def test_vectors_equal_those_of_the_encoder_in_this_process(
+        self, encoder: ProcessEncoder
+    ) -> None:
+        """Split over two children, each text gets the vector this process's encoder gives it
+        (same row order; equal as stored, in float16), and none of them is empty."""
+        here = UniversalSentenceEncoder(threads=2).embed(TEXTS)
+        there = encoder.embed(TEXTS)
+        assert there.dtype == np.float32 and there.shape == here.shape == (len(TEXTS), 512)
+        assert np.allclose(there, here, atol=1e-5)
+        assert np.array_equal(there.astype("<f2"), here.astype("<f2"))
+        assert encoder.embed([]).shape == (0, 512)
+
+    def test_a_killed_child_is_a_clear_error_and_the_next_call_starts_a_new_one(
+        self, encoder: ProcessEncoder
+    ) -> None:
+        """A child killed between calls fails the next call with its exit code; the call after
+        that encodes again, with a new child in its place."""
+        encoder.embed(TEXTS)
+        victim = live_pids(encoder)[0]
+        os.kill(victim, signal.SIGKILL)
+        with pytest.raises(EncoderProcessError, match=r"exited with code -9"):
+            encoder.embed(TEXTS)
+        assert encoder.embed(TEXTS[:2]).shape == (2, 512)
+        assert victim not in live_pids(encoder) and len(live_pids(encoder)) == 2
+
+    def test_an_error_while_encoding_fails_the_call_and_keeps_the_child(
+        self, encoder: ProcessEncoder
+    ) -> None:
+        """A text the model cannot take fails the call with the child's error; the same
+        children encode the next call."""
+        encoder.start()
+        before = live_pids(encoder)
+        with pytest.raises(EncoderProcessError, match="failed on") as raised:
+            encoder.embed([b"not text", b"either"])  # type: ignore[list-item]
+        assert isinstance(raised.value.__cause__, AttributeError)
+        assert encoder.embed(TEXTS).shape == (len(TEXTS), 512)
+        assert live_pids(encoder) == before
+
+    def test_close_stops_every_child(self) -> None:
+        """After close no child process is left running; closing again does nothing."""
+        pool = ProcessEncoder(USE_MULTILINGUAL, USE_MULTILINGUAL, USE_MAX_CHARS, processes=2)
+        pool.start()
+        processes = [c.process for c in pool.children if c is not None]
+        assert len(processes) == 2 and all(p.is_alive() for p in processes)
+        pool.close()
+        pool.close()
+        assert not any(p.is_alive() for p in processes)
+        assert pool.children == [None, None]
+
+    def test_a_model_that_cannot_load_is_a_clear_error(self) -> None:
+        """A model folder that does not exist fails the start with the loader's message."""
+        pool = ProcessEncoder("/no/such/model", "x", 100, processes=1)
+        with pytest.raises(EncoderProcessError, match="could not load /no/such/model"):
+            pool.embed(TEXTS)
+        assert pool.children == [None]
+
+
+class TestSplitByLength:
+    def test_parts_are_contiguous_cover_every_text_and_weigh_about_the_same(self) -> None:
+        """Slices in order, end to end over all texts, each part's clipped length within one
+        text of an even share."""
+        texts = ["x" * n for n in (5, 300, 40, 40, 900, 10, 10, 2500, 60, 70)]
+        parts = split_by_length(texts, 3, 1000)
+        assert parts[0].start == 0 and parts[-1].stop == len(texts)
+        assert all(a.stop == b.start for a, b in itertools.pairwise(parts))
+        weights = [sum(min(len(t), 1000) + 1 for t in texts[p]) for p in parts]
+        share = sum(weights) / 3
+        assert all(abs(w - share) <= 1001 for w in weights)
+
+    def test_fewer_texts_than_parts_leave_some_parts_empty(self) -> None:
+        """One text goes to one part; no text, no part with anything."""
+        parts = split_by_length(["only"], 2, 100)
+        assert [p.stop - p.start for p in parts] == [1, 0]
+        assert [p.stop - p.start for p in split_by_length([], 2, 100)] == [0, 0]

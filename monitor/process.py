@@ -152,8 +152,10 @@ class Processor:
         With `pipeline`: while one batch is tagged, assigned and stored on this thread, the next one
         is already claimed and being encoded on another (the encoder's matrix products release
         the GIL). A batch claimed ahead but not started when the run ends (stopping, an error)
-        is released at once; if the process dies instead, its lease runs out. So is a batch
-        whose encoder process failed (EncoderProcessError, raised). Nothing is stored for an
+        is released at once; if the process dies instead, its lease runs out. A batch whose
+        encoder process failed (EncoderProcessError, raised) is released at once too. Only the
+        encoding is on the other thread; the rest of a batch's work is done on this one.
+        Nothing is stored for an
         article whose claim another worker has taken over meanwhile.
 
         With an encoder in child processes, this process's BLAS runs on one thread meanwhile
@@ -176,9 +178,10 @@ class Processor:
                 while ahead is not None:
                     if self.stopping.is_set():  # claimed ahead, not started: give it back
                         break
-                    encoding, ahead = ahead[1], None  # a failed encoding released its batch
-                    encoded = encoding.result()
-                    ahead = self.claim_ahead(encoder)
+                    (pending, encoding), ahead = ahead, None  # a failed one released its batch
+                    vectors = encoding.result()
+                    ahead = self.claim_ahead(encoder)  # the encoder busy again at once
+                    encoded = self.with_vectors(pending, vectors)
                     total = add_summaries(total, self.finish_batch(encoded))
             finally:
                 if ahead is not None:
@@ -187,12 +190,12 @@ class Processor:
 
     def claim_ahead(
         self, encoder: ThreadPoolExecutor
-    ) -> tuple[list[PendingArticle], Future[EncodedBatch]] | None:
-        """Claim the next batch and start encoding it on `encoder`; None when nothing is
+    ) -> tuple[list[PendingArticle], Future[Vectors]] | None:
+        """Claim the next batch and start embedding it on `encoder`; None when nothing is
         pending (or `stopping` is set)."""
         if self.stopping.is_set() or not (pending := self.claim_batch()):
             return None
-        return pending, encoder.submit(self.encode_or_release, pending)
+        return pending, encoder.submit(self.embed_batch, pending)
 
     def claim_batch(self) -> list[PendingArticle]:
         """Claim up to BATCH_ARTICLES unprocessed articles for this processor (empty: none)."""
@@ -216,24 +219,27 @@ class Processor:
 
     def process_batch(self, pending: Sequence[PendingArticle]) -> ProcessSummary:
         """Process one claimed batch (encode, then finish_batch)."""
-        return self.finish_batch(self.encode_or_release(pending))
+        return self.finish_batch(self.encode_batch(pending))
 
-    def encode_or_release(self, pending: Sequence[PendingArticle]) -> EncodedBatch:
-        """encode_batch; if the encoder's process fails, the batch is given back first (it
-        was not the articles' fault: the next run takes them again at once)."""
+    def encode_batch(self, pending: Sequence[PendingArticle]) -> EncodedBatch:
+        """What needs no lock and no database (embed_batch, then with_vectors)."""
+        return self.with_vectors(pending, self.embed_batch(pending))
+
+    def embed_batch(self, pending: Sequence[PendingArticle]) -> Vectors:
+        """The batch's vectors from the encoder. If the encoder's process fails, the batch is
+        given back first (not the articles' fault: the next run takes them again at once)."""
+        encoder = self.encoder or self.tagger.embedder
         try:
-            return self.encode_batch(pending)
+            return encoder.embed([embedding_text(a.title, a.summary) for a in pending])
         except EncoderProcessError:
             self.release(pending)
             raise
 
-    def encode_batch(self, pending: Sequence[PendingArticle]) -> EncodedBatch:
-        """What needs no lock and no database: the vectors as they will be stored, the nearest
-        seeds and the articles' evidence (kept in the window's cache, where later batches find
-        these articles as candidates)."""
+    def with_vectors(self, pending: Sequence[PendingArticle], vectors: Vectors) -> EncodedBatch:
+        """The vectors as they will be stored, the nearest seeds and the articles' evidence
+        (kept in the window's cache, where later batches find these articles as candidates)."""
         items = [(a.title, a.summary) for a in pending]
-        encoder = self.encoder or self.tagger.embedder
-        blobs, vectors = stored_form(encoder.embed([embedding_text(*item) for item in items]))
+        blobs, vectors = stored_form(vectors)
         nearest = self.tagger.seeds.nearest(vectors)
         evidence = self.window.evidence.of([a.id for a in pending], items)
         return EncodedBatch(tuple(pending), blobs, vectors, nearest, evidence)

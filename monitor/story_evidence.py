@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 # Evidence is read from the title and the start of the summary (where news names its event).
@@ -85,6 +85,11 @@ class Evidence:
     title_words: frozenset[str] = frozenset()  # content-word stems of the title
     words: frozenset[str] = frozenset()  # content-word stems of title and summary start
     language: str | None = None  # guessed; None: too little text to tell
+    # names and openers together, kept once: a pair's shared names are looked up per candidate
+    known_names: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "known_names", self.names | self.openers)
 
 
 @lru_cache(maxsize=STEM_CACHE)

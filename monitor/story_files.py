@@ -61,5 +61,7 @@ def write_story_models(path: Path, models: StoryModels, model_id: str, comment: 
             f"bias = {model.bias:.4f}",
         ]
         lines += ["", f"[{level}.weights]"]
-        lines += [f"{name} = {model.weights.get(name, 0.0):.4f}" for name in FEATURES]
+        lines += [
+            f"{name} = {model.weights[name]:.4f}" for name in FEATURES if name in model.weights
+        ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

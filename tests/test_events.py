@@ -8,6 +8,7 @@ import pytest
 from monitor.config import StorySettings
 from monitor.errors import ConfigError
 from monitor.events import (
+    EVENT_FEATURES,
     FEATURES,
     THREAD_CUT,
     SameEventModel,
@@ -17,6 +18,7 @@ from monitor.events import (
     fit_level,
     gather_evidence,
     is_same_event,
+    jaccard,
     pair_features,
     parse_published,
     same_event_probability,
@@ -93,6 +95,14 @@ class TestDecision:
         assert parse_published(None) is None and parse_published("soon") is None
 
 
+class TestOverlap:
+    def test_jaccard_is_shared_over_union(self) -> None:
+        """Jaccard counts the union without building it: shared / (|a| + |b| - shared)."""
+        a, b = frozenset({"put", "mad", "mos"}), frozenset({"mad", "mos", "kar", "oil"})
+        assert jaccard(a, b) == len(a & b) / len(a | b) == 2 / 5
+        assert jaccard(a, frozenset()) == 0.0 == jaccard(frozenset({"x"}), frozenset({"y"}))
+
+
 class TestFit:
     def test_fit_learns_the_signs_and_reports_per_origin(self) -> None:
         """Cosine helps and name conflicts hurt; held-out figures come per origin."""
@@ -123,9 +133,11 @@ class TestFit:
             events.append(None if i % 9 == 4 else kind == 0)
             threads.append(kind < 2)
         groups = list(range(90))
-        near = thread_as_decided(rows, [1.0] * 90, events, threads, (48, 168), groups)
+        near = thread_as_decided((rows, rows), [1.0] * 90, events, threads, (48, 168), groups)
         assert near == {THREAD_CUT: (1.0, 1.0, 1.0)}
-        far = thread_as_decided(rows, [500.0] * 90, events, threads, (48, 168), groups, (0.4, 0.6))
+        far = thread_as_decided(
+            (rows, rows), [500.0] * 90, events, threads, (48, 168), groups, (0.4, 0.6)
+        )
         assert set(far) == {0.4, 0.6} and far[0.4][1] == 0.0 == far[0.6][1]
 
 
@@ -140,6 +152,21 @@ class TestFiles:
         write_story_models(path, models, "enc", "fitted\non test")
         assert load_story_models(path, 48, 168) == models
         assert "pair_threshold = 0.4000" in path.read_text()
+
+    def test_a_level_without_some_features_writes_and_reads_only_its_own(
+        self, tmp_path: Path
+    ) -> None:
+        """An event model over EVENT_FEATURES is written without the features it leaves out
+        and reads back equal (not with those features at weight 0)."""
+        models = StoryModels(
+            SameEventModel(dict.fromkeys(EVENT_FEATURES, 0.5), -1.0, 0.6, 48),
+            SameEventModel(dict.fromkeys(FEATURES, 0.25), -2.0, 0.5, 168),
+        )
+        path = tmp_path / "stories.toml"
+        write_story_models(path, models, "enc", "x")
+        event_section = path.read_text().split("[thread]")[0]
+        assert "words_overlap" not in event_section and "names_jaccard" not in event_section
+        assert load_story_models(path, 48, 168) == models
 
     def test_weights_for_another_encoder_fall_back_to_the_cosine(self, tmp_path: Path) -> None:
         """Weights fitted for one encoder are not applied to another."""
@@ -180,6 +207,13 @@ class TestFiles:
         """config/stories.toml is fitted for the default encoder and loads."""
         models = story_models_for(StorySettings(), "use-multilingual-v3")
         assert models.event.weights["cosine"] > 0 and models.event.window_h == 48
+
+    def test_shipped_event_weights_are_over_the_event_features(self) -> None:
+        """The shipped event level weighs EVENT_FEATURES (no summary-word overlap, no names'
+        Jaccard); the thread level weighs every feature."""
+        models = story_models_for(StorySettings(), "use-multilingual-v3")
+        assert set(models.event.weights) == set(EVENT_FEATURES) < set(FEATURES)
+        assert set(models.thread.weights) == set(FEATURES)
 
     def test_shipped_weights_rise_with_the_cosine(self) -> None:
         """With the cosine and its square both weighted, the shipped probability still never

@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from monitor.events import grouped_folds, pair_features, pair_groups
-from monitor.story_evidence import gather_evidence, guess_language, is_title_case, name_key
+from monitor.story_evidence import (
+    Evidence,
+    gather_evidence,
+    guess_language,
+    is_title_case,
+    name_key,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -51,6 +57,17 @@ class TestGatherEvidence:
         )
         assert name_key("Hosts") in evidence.openers and name_key("Hosts") not in evidence.names
         assert {name_key("Putin"), name_key("Maduro")} <= evidence.names
+
+    def test_known_names_are_sure_and_maybe_names_together(self) -> None:
+        """`known_names` (kept for the per-candidate lookup) is names and openers, also for
+        evidence built by hand."""
+        evidence = gather_evidence("Lula Meets Putin In Brasília", "Lula greeted Putin.")
+        assert evidence.known_names == evidence.names | evidence.openers
+        assert name_key("Lula") in evidence.known_names
+        assert Evidence(frozenset({"ptn"}), frozenset(), frozenset({"lul"})).known_names == {
+            "ptn",
+            "lul",
+        }
 
     def test_sentence_case_headline_names_are_names(self) -> None:
         """A Russian headline in sentence case names its actors mid-sentence."""

@@ -61,7 +61,7 @@ class SameEventModel:
         return self.threshold if self.pair_threshold is None else self.pair_threshold
 
     def probability(self, features: Mapping[str, float]) -> float:
-        z = self.bias + sum(w * features[name] for name, w in self.weights.items())
+        z = self.bias + sum([w * features[name] for name, w in self.weights.items()])
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 

@@ -13,6 +13,7 @@
     ├── ParseError                    a body could not be turned into a feed (not a feed, timeout)
     ├── StorageError                  the database is missing, unmigrated or unreachable
     ├── FilterError                   a filter value refused (monitor.filters: 422 / exit 2)
+    ├── EncoderProcessError           an encoder child process died, failed to start or to encode
     └── UnexpectedError               a bug met while handling one item of a batch (see below)
 
 Each error that reaches a feed carries an `ErrorClass`, decided once where it is raised:

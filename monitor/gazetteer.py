@@ -357,6 +357,7 @@ def load_gazetteer(directory: Path) -> Gazetteer:
             *russia["state"],
             *(t for ts in countries.values() for t in ts),
             *context.get("foreign", {}).get("terms", []),
+            *data["latam.toml"]["region"]["terms"],  # "Asia, Africa and Latin America"
         ]
         return Gazetteer(
             russia=TermGroup({k: compile_terms(k, v) for k, v in russia.items()}),

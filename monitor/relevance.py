@@ -88,6 +88,9 @@ LINE_SEPARATORS = re.compile(r"\s*(?:\n|🔹|🔸|•|▪|►|\s/\s|\s\|\s|\s//\
 PRESENTER_LINE = re.compile(r"^\s*(?:con|with|com|с|со)\s+@\w+\s*$", re.IGNORECASE)
 ROUNDUP_MIN_LINES = 3
 ROUNDUP_MAX_LINE = 200  # characters: longer lines are paragraphs of one story, not headlines
+# "#EvoMorales", "#brics2024": a hashtag's words, to match the names it runs together.
+HASHTAG = re.compile(r"#\w+")
+HASHTAG_BREAK = re.compile(r"(?<=[a-záéíóúñçãõâêôа-яё])(?=[A-ZÁÉÍÓÚÑÇА-ЯЁ])|(?<=[^\W\d])(?=\d)")
 COMMA_WORD = "zzcomma"  # a comma kept as a word, to tell "Brazil, Russia" from "Brazil and Russia"
 LIST_WORDS = frozenset({"and", "y", "e", "и", "or", "o", "ou", "или", "to", "a"})
 
@@ -133,6 +136,8 @@ def gather_evidence(gazetteer: Gazetteer, title: str, summary: str) -> Evidence:
     """The sides, context and topics one text shows. A side named only to be excluded ("from
     Venezuela, not Russia") is a contrast, not evidence of that side."""
     written = DATELINE.sub(" ", f"{title} | {summary}" if summary else title)
+    if "#" in written:
+        written = HASHTAG.sub(split_hashtag, written)
     folded = gazetteer.remove_traps(fold(gazetteer.remove_lower_case_names(flag_tokens(written))))
     folded, voice = gazetteer.remove_source_voice(folded)
     context = find_each(gazetteer.context, folded)
@@ -163,6 +168,10 @@ def gather_evidence(gazetteer: Gazetteer, title: str, summary: str) -> Evidence:
     if counted := COUNTED_COUNTRIES.findall(folded):
         context["counted_countries"] = counted
     return Evidence(russia, countries, gazetteer.region.find(folded), context, topics, written)
+
+
+def split_hashtag(tag: re.Match[str]) -> str:
+    return HASHTAG_BREAK.sub(" ", tag.group(0))
 
 
 def add_cut_word(

@@ -35,12 +35,17 @@ FEATURES = (
     "words_overlap",
     "cross_language",
 )
-# The event level leaves out the summary-word overlap and the names' Jaccard: both measure the
-# shared wording the titles' Jaccard and the cosine already see, and with them its held-out
-# figures were lower (grouped CV on pairs_dev, 10 fold draws: F1 0.903 P 0.935 log-loss
-# 0.2056 with them, 0.910 P 0.945 0.2027 without). The thread level, where a follow-up shares
-# a story's words more than its headline, keeps them.
-EVENT_FEATURES = tuple(f for f in FEATURES if f not in ("names_jaccard", "words_overlap"))
+# The event level leaves out the summary-word overlap and the names' Jaccard (they measure the
+# shared wording the titles' Jaccard and the cosine already see: grouped CV on pairs_dev, 10
+# fold draws, F1 0.903 P 0.935 log-loss 0.2056 with them, 0.910 P 0.945 0.2027 without), and
+# the names' conflict and shared numbers (fitted near zero, -0.01 and -0.07; without them the
+# held-out log-loss falls 0.2032 -> 0.1995 and F1 at the pair cut rises 0.916 -> 0.918). The
+# thread level, where a follow-up shares a story's words more than its headline, keeps all.
+EVENT_FEATURES = tuple(
+    f
+    for f in FEATURES
+    if f not in ("names_jaccard", "words_overlap", "names_conflict", "numbers_shared")
+)
 GAP_CAP_H = 96.0
 
 
@@ -167,11 +172,18 @@ class StoryModels:
 # sameness, so it is not a feature.
 #
 # Two articles judged alone (`monitor same-story`) meet no other candidate, so no chaining can
-# happen there: their thread cut is the one of PAIR_THREAD_CUTS that gives the best held-out F1
-# of the thread decision as made (same event, or else same thread), chosen by the fit.
+# happen there, and each level has a cut of its own for them, chosen by the fit: the event's is
+# the one of PAIR_EVENT_CUTS with the best held-out F1 among those whose held-out precision is
+# at least PAIR_EVENT_MIN_PRECISION (at 0.50 rather than the stream's 0.55: grouped CV F1 0.910
+# -> 0.918 over 10 fold draws, every draw higher, P 0.945 -> 0.939; on the dev-pair stream the
+# same 0.50 chained events, B-cubed 0.904 -> 0.895); the thread's is the one of
+# PAIR_THREAD_CUTS that gives the best held-out F1 of the thread decision as made (same
+# event at the event's pair cut, or else same thread).
 FIT_L2 = 0.1
 EVENT_CUT = 0.55
 THREAD_CUT = 0.65
+PAIR_EVENT_CUTS = (0.4, 0.45, 0.5, 0.55)
+PAIR_EVENT_MIN_PRECISION = 0.935
 PAIR_THREAD_CUTS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65)
 CV_FOLDS = 5
 CV_REPEATS = 10
@@ -189,7 +201,7 @@ class LevelFit:
     f1: float
     pairs: int
     by_origin: Mapping[str, tuple[float, float, float, int]]
-    # (cut, precision, recall, F1) held out, at each of SWEEP_CUTS
+    # (cut, precision, recall, F1) held out, at each of SWEEP_CUTS and PAIR_EVENT_CUTS
     sweep: tuple[tuple[float, float, float, float], ...] = ()
     log_loss: float = 0.0  # held out, with the time gate applied (smoother than F1 at a cut)
     # thread level: (precision, recall, F1) of the decision as made (same event or thread) on
@@ -252,7 +264,7 @@ def fit_level(
         s = score_predictions(list(predicted[mask]), list(actual[mask]))
         by_origin[origin] = (s.precision, s.recall, s.f1, int(mask.sum()))
     sweep = []
-    for swept in SWEEP_CUTS:
+    for swept in sorted({*SWEEP_CUTS, *PAIR_EVENT_CUTS}):
         s = score_predictions(list((held_out >= swept) & inside), list(actual))
         sweep.append((swept, s.precision, s.recall, s.f1))
     gated = np.clip(np.where(inside, held_out, 0.0), 1e-6, 1 - 1e-6)
@@ -331,11 +343,12 @@ def thread_as_decided(
     windows: tuple[float, float],
     groups: Sequence[int],
     thread_cuts: Sequence[float] = (THREAD_CUT,),
+    event_cut: float = EVENT_CUT,
 ) -> dict[float, tuple[float, float, float]]:
     """Held-out (precision, recall, F1) of the thread decision as `decide_pair` and
     `assign_events` make it, at each of `thread_cuts`: same thread when the event model says
-    same event, or else the thread model says same thread (`rows`: the event level's and the
-    thread level's feature rows of the same pairs). Both models are fitted on each
+    same event (at `event_cut`), or else the thread model says same thread (`rows`: the event
+    level's and the thread level's feature rows of the same pairs). Both models are fitted on each
     training fold's pairs labelled at their level (same grouped folds, CV_REPEATS x CV_FOLDS)
     and scored on the pairs labelled `same_thread`, each level's probability averaged over the
     repeats (as in `fit_level`)."""
@@ -360,7 +373,7 @@ def thread_as_decided(
                 held_out[level, test] += 1 / (1 + np.exp(-(matrix[test] @ w + b))) / CV_REPEATS
     found = {}
     for cut in thread_cuts:
-        predicted = ((held_out[0] >= EVENT_CUT) & inside[0]) | ((held_out[1] >= cut) & inside[1])
+        predicted = ((held_out[0] >= event_cut) & inside[0]) | ((held_out[1] >= cut) & inside[1])
         scores = score_predictions(list(predicted[has_thread]), list(threads[has_thread]))
         found[cut] = (scores.precision, scores.recall, scores.f1)
     return found
@@ -403,30 +416,53 @@ def fit_story_models(
         fits[level] = fit_level(
             rows, gaps, labels, origins, window, cut, groups, level_features[level]
         )
+    event = fits["event"]
+    event_pair_cut = pair_event_cut(event.sweep)
+    fits["event"] = replace(event, model=replace(event.model, pair_threshold=event_pair_cut))
     every_gap = [pair_gap_h(p) for p in pairs]  # type: ignore[arg-type]
     every_pair = [(side_evidence(p["a"]), side_evidence(p["b"])) for p in pairs]  # type: ignore[arg-type]
     event_rows, thread_rows = (
         feature_rows(cosines, every_gap, every_pair, level_features[level])
         for level in ("event", "thread")
     )
-    decided = thread_as_decided(
-        (event_rows, thread_rows),
-        every_gap,
-        [v if isinstance(v := p.get("same_event"), bool) else None for p in pairs],
-        [v if isinstance(v := p.get("same_thread"), bool) else None for p in pairs],
-        (event_window_h, thread_window_h),
-        pair_groups(pairs),  # type: ignore[arg-type]
-        sorted({THREAD_CUT, *PAIR_THREAD_CUTS}),
-    )
-    pair_cut = max(PAIR_THREAD_CUTS, key=lambda cut: (decided[cut][2], cut))
+    decided = {
+        event_cut: thread_as_decided(
+            (event_rows, thread_rows),
+            every_gap,
+            [v if isinstance(v := p.get("same_event"), bool) else None for p in pairs],
+            [v if isinstance(v := p.get("same_thread"), bool) else None for p in pairs],
+            (event_window_h, thread_window_h),
+            pair_groups(pairs),  # type: ignore[arg-type]
+            thread_cuts,
+            event_cut,
+        )
+        for event_cut, thread_cuts in (
+            (EVENT_CUT, (THREAD_CUT,)),
+            (event_pair_cut, PAIR_THREAD_CUTS),
+        )
+    }
+    alone = decided[event_pair_cut]
+    pair_cut = max(PAIR_THREAD_CUTS, key=lambda cut: (alone[cut][2], cut))
     thread = fits["thread"]
     fits["thread"] = replace(
         thread,
         model=replace(thread.model, pair_threshold=pair_cut),
-        as_decided=decided[THREAD_CUT],
-        pair_decided=decided[pair_cut],
+        as_decided=decided[EVENT_CUT][THREAD_CUT],
+        pair_decided=alone[pair_cut],
     )
     return fits
+
+
+def pair_event_cut(sweep: Sequence[tuple[float, float, float, float]]) -> float:
+    """The event cut for a pair judged alone: of PAIR_EVENT_CUTS, the best held-out F1 among
+    those with held-out precision at least PAIR_EVENT_MIN_PRECISION (ties: the higher cut);
+    none: the stream's EVENT_CUT."""
+    allowed = [
+        (f1, cut)
+        for cut, precision, _, f1 in sweep
+        if cut in PAIR_EVENT_CUTS and precision >= PAIR_EVENT_MIN_PRECISION
+    ]
+    return max(allowed)[1] if allowed else EVENT_CUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,12 +476,12 @@ class PairDecision:
 def decide_pair(
     models: StoryModels, pair: Mapping[str, Mapping[str, object]], cosine: float
 ) -> PairDecision:
-    """Both levels for one labelled-file pair `{a: {title, text, published?}, b: {…}}`, the
-    thread at the pair's own cut (`SameEventModel.cut_for_a_pair`)."""
+    """Both levels for one labelled-file pair `{a: {title, text, published?}, b: {…}}`, each
+    at its cut for a pair judged alone (`SameEventModel.cut_for_a_pair`)."""
     gap = pair_gap_h(pair)
     a, b = side_evidence(pair["a"]), side_evidence(pair["b"])
     p_event = same_event_probability(models.event, cosine, gap, a, b)
-    same_event = p_event >= models.event.threshold
+    same_event = p_event >= models.event.cut_for_a_pair
     p_thread = same_event_probability(models.thread, cosine, gap, a, b)
     same_thread = same_event or p_thread >= models.thread.cut_for_a_pair
     return PairDecision(cosine, p_event, same_event, same_thread)

@@ -8,8 +8,10 @@ import pytest
 from monitor.config import StorySettings
 from monitor.errors import ConfigError
 from monitor.events import (
+    EVENT_CUT,
     EVENT_FEATURES,
     FEATURES,
+    PAIR_EVENT_MIN_PRECISION,
     THREAD_CUT,
     SameEventModel,
     StoryModels,
@@ -19,6 +21,7 @@ from monitor.events import (
     gather_evidence,
     is_same_event,
     jaccard,
+    pair_event_cut,
     pair_features,
     parse_published,
     same_event_probability,
@@ -139,6 +142,15 @@ class TestFit:
             (rows, rows), [500.0] * 90, events, threads, (48, 168), groups, (0.4, 0.6)
         )
         assert set(far) == {0.4, 0.6} and far[0.4][1] == 0.0 == far[0.6][1]
+        # the follow-ups (cosine 0.5) are one thread only through the event model at a loose
+        # event cut, when the thread cut is out of reach
+        strict = thread_as_decided(
+            (rows, rows), [1.0] * 90, events, threads, (48, 168), groups, (0.999,), 0.999
+        )
+        loose = thread_as_decided(
+            (rows, rows), [1.0] * 90, events, threads, (48, 168), groups, (0.999,), 0.001
+        )
+        assert strict[0.999][1] < loose[0.999][1]
 
 
 class TestFiles:
@@ -203,6 +215,35 @@ class TestFiles:
         lone = StoryModels(models.event, SameEventModel(steep, -10.0, 0.65, 168))
         assert not decide_pair(lone, pair, 0.5).same_thread
 
+    def test_a_pair_alone_uses_the_event_pair_cut(self) -> None:
+        """An event probability between the event's pair cut and its stream cut is the same
+        event for a pair judged alone, but not by the stream's test; without a pair cut the
+        stream's cut decides both."""
+        steep = {"cosine": 20.0}
+        event = SameEventModel(steep, -10.0, 0.55, 48, 0.45)  # p = 0.5 at cosine 0.5
+        models = StoryModels(event, SameEventModel(steep, -18.0, 0.65, 168))
+        pair = {"a": {"title": "Lavrov meets Rubio"}, "b": {"title": "Rubio meets Lavrov"}}
+        decision = decide_pair(models, pair, 0.5)
+        assert decision.same_event and decision.same_thread
+        e = gather_evidence("Lavrov meets Rubio", "")
+        assert not is_same_event(event, 0.5, None, e, e)
+        lone = StoryModels(SameEventModel(steep, -10.0, 0.55, 48), models.thread)
+        assert not decide_pair(lone, pair, 0.5).same_event
+
+    def test_the_event_pair_cut_is_the_best_f1_with_enough_precision(self) -> None:
+        """Of the swept cuts, the pair cut has the best held-out F1 among those whose precision
+        reaches the floor; a sweep where none does falls back to the stream's cut."""
+        low = PAIR_EVENT_MIN_PRECISION - 0.01
+        sweep = (
+            (0.4, low, 0.99, 0.95),  # best F1, but too imprecise
+            (0.45, 0.95, 0.90, 0.92),
+            (0.5, 0.96, 0.88, 0.92),  # tie on F1: the higher cut
+            (0.55, 0.97, 0.80, 0.88),
+            (0.7, 0.99, 0.95, 0.97),  # not a pair cut
+        )
+        assert pair_event_cut(sweep) == 0.5
+        assert pair_event_cut(((0.45, low, 0.9, 0.9), (0.5, low, 0.8, 0.85))) == EVENT_CUT
+
     def test_shipped_weights_load(self) -> None:
         """config/stories.toml is fitted for the default encoder and loads."""
         models = story_models_for(StorySettings(), "use-multilingual-v3")
@@ -213,6 +254,8 @@ class TestFiles:
         Jaccard); the thread level weighs every feature."""
         models = story_models_for(StorySettings(), "use-multilingual-v3")
         assert set(models.event.weights) == set(EVENT_FEATURES) < set(FEATURES)
+        assert "names_conflict" not in EVENT_FEATURES and "numbers_conflict" in EVENT_FEATURES
+        assert models.event.cut_for_a_pair < models.event.threshold
         assert set(models.thread.weights) == set(FEATURES)
 
     def test_shipped_weights_rise_with_the_cosine(self) -> None:

@@ -25,7 +25,7 @@ from monitor.cli.tagging import batches, eval_group, pair_similarities, write_li
 
 if TYPE_CHECKING:
     from monitor.config import Settings
-    from monitor.events import LevelFit, StoryModels
+    from monitor.events import LevelFit, SameEventModel, StoryModels
 
 LEVEL_LABELS = (("event", "same_event"), ("thread", "same_thread"))
 
@@ -230,24 +230,36 @@ def describe_fits(fits: Mapping[str, LevelFit]) -> str:
         rows += [[level, o, *v] for o, v in fit.by_origin.items()]
     table = render_table(["level", "origin", "P (CV)", "R (CV)", "F1 (CV)", "pairs"], rows)
     sweep = [
-        [level, f"{cut:.2f}" + (" *" if cut == fit.model.threshold else ""), p, r, f1]
+        [level, f"{cut:.2f}" + cut_marks(fit.model, cut), p, r, f1]
         for level, fit in fits.items()
         for cut, p, r, f1 in fit.sweep
     ]
     cuts = render_table(["level", "cut", "P (CV)", "R (CV)", "F1 (CV)"], sweep)
     losses = ", ".join(f"{level} {fit.log_loss}" for level, fit in fits.items())
+    event_cut = fits["event"].model.cut_for_a_pair if "event" in fits else None
     decided = [
         f"\n{level} as decided (same event, or else same thread) {where}, CV grouped over "
         f"all pairs: P {p:.4f}  R {r:.4f}  F1 {f1:.4f}"
         for level, fit in fits.items()
         for where, figures in (
             ("on a stream, at the shipped cuts", fit.as_decided),
-            (f"for a pair alone, at its cut {fit.model.cut_for_a_pair:.2f}", fit.pair_decided),
+            (
+                f"for a pair alone, at its cut {fit.model.cut_for_a_pair:.2f}"
+                + (f" (event {event_cut:.2f})" if event_cut is not None else ""),
+                fit.pair_decided,
+            ),
         )
         if figures
         for p, r, f1 in [figures]
     ]
-    return f"{table}\n\n{cuts}\n(* the shipped cut)  log-loss (CV): {losses}" + "".join(decided)
+    marks = "(* the shipped cut, on a stream; p: the cut for a pair judged alone)"
+    return f"{table}\n\n{cuts}\n{marks}  log-loss (CV): {losses}" + "".join(decided)
+
+
+def cut_marks(model: SameEventModel, cut: float) -> str:
+    return (" *" if cut == model.threshold else "") + (
+        " p" if model.pair_threshold is not None and cut == model.pair_threshold else ""
+    )
 
 
 @click.command("thread")

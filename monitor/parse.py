@@ -179,8 +179,8 @@ def normalise_entry(
     feed_language: str | None,
     options: ParseOptions,
 ) -> ParsedEntry:
-    title = truncate_text(plain_text(raw.get("title")), MAX_TITLE_CHARS)
-    summary = truncate_text(plain_text(entry_summary(raw)), MAX_SUMMARY_CHARS)
+    title = cut_plain_text(plain_text(raw.get("title")), MAX_TITLE_CHARS)
+    summary = cut_plain_text(plain_text(entry_summary(raw)), MAX_SUMMARY_CHARS)
     url = entry_url(raw, base_url)
     if not (title or summary or url):
         raise DroppedEntryError("empty entry: no title, summary or link")
@@ -196,6 +196,12 @@ def normalise_entry(
         authors=entry_authors(raw),
         content_hash=content_fingerprint(title, summary),
     )
+
+
+def cut_plain_text(text: str, max_chars: int) -> str:
+    """`truncate_text` for what `plain_text` returned: it holds no control character, so only
+    an over-long text needs the full treatment."""
+    return text if len(text) <= max_chars else truncate_text(text, max_chars)
 
 
 def detect_feed_language(

@@ -77,6 +77,12 @@ class TestPlainText:
         """Text with no markup is only unescaped and collapsed."""
         assert plain_text("  a &lt; b\t c ") == "a < b c"
 
+    def test_every_whitespace_collapses_and_unprintables_go(self) -> None:
+        """Unicode spaces, NEL and the ASCII separators collapse to one space; a NUL, a zero-width
+        space and a lone surrogate are removed."""
+        text = "\u2003a\x85b\x1c c\u3000\x00d\u200be\ud800 "
+        assert plain_text(text) == "a b c de"
+
 
 class TestFingerprint:
     def test_same_content_differently_written(self) -> None:
@@ -98,6 +104,12 @@ class TestFingerprint:
     def test_fold_text(self) -> None:
         """Folding removes accents and punctuation and lower-cases."""
         assert fold_text("Ação, São PAULO!") == "acao sao paulo"
+
+    def test_fold_text_ascii(self) -> None:
+        """On ASCII, every run of punctuation, underscores and spaces becomes one space and the
+        ends are trimmed, as on any other text."""
+        assert fold_text("__Lula's  visit_to\tMoscow -- 2026!__") == "lula s visit to moscow 2026"
+        assert fold_text("  ... ") == ""
 
 
 @pytest.mark.parametrize(

@@ -50,27 +50,28 @@ def add_feeds(
 ) -> list[str]:
     """Store the feeds whose URL is not known yet, due at once; return the URLs added."""
     known = set(session.scalars(select(Feed.url).where(Feed.url.in_([s.url for s in specs]))))
-    added: list[str] = []
+    rows: list[dict[str, object]] = []
     for spec in specs:
         if spec.url in known:
             continue
         known.add(spec.url)
-        session.add(
-            Feed(
-                url=spec.url,
-                name=spec.name,
-                language=spec.language,
-                enabled=True,
-                poll_interval_s=spec.poll_interval_s or default_interval_s,
-                next_poll_at=now,
-                consecutive_failures=0,
-                permanent_failures=0,
-                created_at=now,
-            )
+        rows.append(
+            {
+                "url": spec.url,
+                "name": spec.name,
+                "language": spec.language,
+                "enabled": True,
+                "poll_interval_s": spec.poll_interval_s or default_interval_s,
+                "next_poll_at": now,
+                "consecutive_failures": 0,
+                "permanent_failures": 0,
+                "created_at": now,
+            }
         )
-        added.append(spec.url)
-    session.flush()
-    return added
+    if rows:  # one Core INSERT with the rows as parameters (the ORM's unit of work cost 5x)
+        session.flush()
+        session.connection().execute(INSERT_FEED, rows)
+    return [str(row["url"]) for row in rows]
 
 
 def remove_feed(session: Session, url: str) -> bool:
@@ -185,6 +186,7 @@ UPDATE_FEED_AFTER_FETCH = (
     )
 )
 INSERT_FETCH_LOG = insert(cast(Table, FetchLog.__table__))
+INSERT_FEED = insert(FEED_TABLE)
 
 
 def record_fetch(
@@ -196,8 +198,10 @@ def record_fetch(
 ) -> None:
     """Write one attempt: the feed's new state and its fetch-log row; a feed without a name
     takes the title its document gives. Values are bounded by monitor.limits: the title and
-    errors cut, an over-long validator not stored."""
-    session.execute(
+    errors cut, an over-long validator not stored. Run on the session's connection: the
+    ORM's execute path around these two Core statements cost more than running them."""
+    connection = session.connection()
+    connection.execute(
         UPDATE_FEED_AFTER_FETCH,
         {
             "the_feed_id": feed_id,
@@ -219,7 +223,7 @@ def record_fetch(
             "lease_expires_at": None,
         },
     )
-    session.execute(
+    connection.execute(
         INSERT_FETCH_LOG,
         {
             "feed_id": feed_id,

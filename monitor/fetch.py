@@ -71,7 +71,7 @@ def open_client(settings: NetworkSettings, resolver: Resolver | None = None) -> 
     ssl_context = httpx.create_ssl_context()
     transport = httpx.AsyncHTTPTransport(verify=ssl_context, trust_env=False)
     # httpx has no public hook for the network backend; swap the pool it built for one that has.
-    transport._pool = httpcore.AsyncConnectionPool(
+    transport._pool = ConnectionPool(
         ssl_context=ssl_context,
         max_connections=settings.max_concurrency * 2,
         max_keepalive_connections=settings.max_concurrency,
@@ -92,6 +92,51 @@ def open_client(settings: NetworkSettings, resolver: Resolver | None = None) -> 
         trust_env=False,
         headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
     )
+
+
+class ConnectionPool(httpcore.AsyncConnectionPool):
+    """httpcore's pool with the bookkeeping it runs before every request and after every
+    response in one pass over the connections.
+
+    httpcore 1.0 counts the idle connections by building a list of all of them for each idle
+    one (quadratic: a sixth of the event loop's time in a cycle of 200 feeds with 16 in flight)
+    and builds the lists of available and idle connections for every queued request in full.
+    Same decisions in the same order, except that the surplus idle connections closed are those
+    over `max_keepalive_connections` idle ones (httpcore compares the count of all of them).
+    """
+
+    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
+        closing: list[httpcore.AsyncConnectionInterface] = []
+        kept: list[httpcore.AsyncConnectionInterface] = []
+        idle = 0
+        for connection in self._connections:
+            if connection.is_closed():
+                continue
+            is_idle = connection.is_idle()
+            over_keepalive = is_idle and idle >= self._max_keepalive_connections
+            if over_keepalive or connection.has_expired():
+                closing.append(connection)
+            else:
+                idle += is_idle
+                kept.append(connection)
+        self._connections[:] = kept
+        for pool_request in [r for r in self._requests if r.is_queued()]:
+            origin = pool_request.request.url.origin
+            available = next(
+                (c for c in self._connections if c.can_handle_request(origin) and c.is_available()),
+                None,
+            )
+            if available is None and len(self._connections) >= self._max_connections:
+                surplus = next((c for c in self._connections if c.is_idle()), None)
+                if surplus is None:
+                    continue  # the request waits for a connection to come free
+                self._connections.remove(surplus)
+                closing.append(surplus)
+            if available is None:
+                available = self.create_connection(origin)
+                self._connections.append(available)
+            pool_request.assign_to_connection(available)
+        return closing
 
 
 class HostLimiter:

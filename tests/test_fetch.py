@@ -107,6 +107,41 @@ class TestConditionalGet:
         assert feed_server.hits("/ua")[0]["user-agent"].startswith("monitor/")
 
 
+class TestConnectionPool:
+    def test_idle_connections_kept_to_the_keepalive_limit_and_reused(
+        self, feed_server: FeedServer, make_settings: SettingsFactory
+    ) -> None:
+        """Eight requests at once open eight connections; once answered, the four over the
+        keep-alive limit are closed, and later requests reuse the four kept, opening none."""
+        settings = make_settings(network={"max_concurrency": 4}).network
+
+        def slow(_headers: dict[str, str]) -> Reply:
+            time.sleep(0.2)  # all eight are in flight together
+            return Reply(body=FEED)
+
+        slow_url, quick_url = (
+            feed_server.add("/slow", slow),
+            feed_server.add("/quick", Reply(body=FEED)),
+        )
+
+        async def run() -> tuple[int, int, list[object], list[object]]:
+            async with open_client(settings) as client:
+                pool = client._transport._pool  # type: ignore[attr-defined]
+                bodies = await asyncio.gather(
+                    *(fetch_feed(client, slow_url, Validators(), settings) for _ in range(8))
+                )
+                opened = len(feed_server.hits("/slow"))
+                kept = list(pool.connections)
+                for _ in range(10):
+                    await fetch_feed(client, quick_url, Validators(), settings)
+                return len(bodies), opened, kept, list(pool.connections)
+
+        answered, opened, kept, after = asyncio.run(run())
+        assert answered == opened == 8
+        assert len(kept) == 4
+        assert set(map(id, after)) == set(map(id, kept))
+
+
 class TestLimits:
     def test_slow_drip_cut_off_by_total_deadline(
         self, feed_server: FeedServer, network: NetworkSettings

@@ -238,10 +238,12 @@ def fit_level(
     cut: float,
     groups: Sequence[int] | None = None,
     features: Sequence[str] = FEATURES,
+    first_seed: int = 0,
 ) -> LevelFit:
     """Fit one level's logistic weights on all pairs; report them under grouped
     cross-validation (`groups`: pairs sharing a group are held out together; default: each
-    pair alone; `features`: the names of the rows' columns)."""
+    pair alone; `features`: the names of the rows' columns; `first_seed`: the first of the
+    CV_REPEATS fold draws' seeds, another to measure how much the folds alone move it)."""
     import numpy as np
 
     from monitor.calibrate import fit_logistic, score_predictions
@@ -250,7 +252,7 @@ def fit_level(
     inside = np.array([g is None or g <= window_h for g in gaps])
     group_of = list(groups) if groups is not None else list(range(len(actual)))
     held_out = np.zeros(len(actual))
-    for seed in range(CV_REPEATS):
+    for seed in range(first_seed, first_seed + CV_REPEATS):
         fold_of = np.array(grouped_folds(group_of, CV_FOLDS, seed))
         for fold in range(CV_FOLDS):
             test = fold_of == fold
@@ -344,6 +346,7 @@ def thread_as_decided(
     groups: Sequence[int],
     thread_cuts: Sequence[float] = (THREAD_CUT,),
     event_cut: float = EVENT_CUT,
+    first_seed: int = 0,
 ) -> dict[float, tuple[float, float, float]]:
     """Held-out (precision, recall, F1) of the thread decision as `decide_pair` and
     `assign_events` make it, at each of `thread_cuts`: same thread when the event model says
@@ -363,7 +366,7 @@ def thread_as_decided(
     threads = np.array([bool(v) for v in thread_labels])
     inside = [np.array([g is None or g <= w for g in gaps]) for w in windows]
     held_out = np.zeros((2, len(matrices[0])))
-    for seed in range(CV_REPEATS):
+    for seed in range(first_seed, first_seed + CV_REPEATS):
         fold_of = np.array(grouped_folds(groups, CV_FOLDS, seed))
         for fold in range(CV_FOLDS):
             test = fold_of == fold
@@ -386,12 +389,13 @@ def fit_story_models(
     thread_window_h: float,
     features: Sequence[str] = FEATURES,
     event_features: Sequence[str] = EVENT_FEATURES,
+    first_seed: int = 0,
 ) -> dict[str, LevelFit]:
     """Both levels fitted on the pairs labelled at that level (`same_event`, `same_thread`),
     over `features` (all FEATURES by default; fewer to measure what each adds), the event
     level over those of them in `event_features`. The thread level's `as_decided` is the
     thread decision as made (same event, or else same thread) under cross-validation grouped
-    over all the pairs."""
+    over all the pairs; `first_seed`: the fold draws' first seed (see `fit_level`)."""
     fits = {}
     level_features = {
         "event": tuple(f for f in features if f in event_features),
@@ -414,7 +418,7 @@ def fit_story_models(
         origins = [str(p.get("origin", "-")) for p in sides]
         groups = pair_groups(sides)  # type: ignore[arg-type]
         fits[level] = fit_level(
-            rows, gaps, labels, origins, window, cut, groups, level_features[level]
+            rows, gaps, labels, origins, window, cut, groups, level_features[level], first_seed
         )
     event = fits["event"]
     event_pair_cut = pair_event_cut(event.sweep)
@@ -435,6 +439,7 @@ def fit_story_models(
             pair_groups(pairs),  # type: ignore[arg-type]
             thread_cuts,
             event_cut,
+            first_seed,
         )
         for event_cut, thread_cuts in (
             (EVENT_CUT, (THREAD_CUT,)),

@@ -122,6 +122,21 @@ class TestFit:
         assert fit.model.weights["cosine"] > 0 > fit.model.weights["names_conflict"]
         assert fit.f1 > 0.9 and set(fit.by_origin) == {"a", "b"}
 
+    def test_another_fold_draw_moves_only_the_held_out_figures(self) -> None:
+        """`first_seed` draws other folds: the weights, fitted on all pairs, stay; held-out
+        probabilities near the cut may change."""
+        rows, labels = [], []
+        for i in range(60):
+            cosine = 0.4 + (i * 37 % 60) / 100
+            rows.append([cosine, float(i % 4 == 0)])
+            labels.append(cosine + 0.1 * (i % 3) > 0.75)
+        fits = [
+            fit_level(rows, [1.0] * 60, labels, ["o"] * 60, 48, 0.5, None, ("cosine", "x"), s)
+            for s in (0, 10, 20)
+        ]
+        assert fits[0].model == fits[1].model == fits[2].model
+        assert len({(f.log_loss, f.sweep) for f in fits}) > 1
+
     def test_thread_as_decided_joins_both_levels_inside_their_windows(self) -> None:
         """Same event (high cosine) or follow-up (shared names, lower cosine) is one thread;
         held out, the decision finds both kinds; pairs past both windows never join."""

@@ -3,8 +3,9 @@
 together): the dev pairs are embedded once, then both levels are refitted on growing feature
 sets, from the cosine alone (inside the time gates) to all of FEATURES.
 
-Per set and level it prints held-out precision, recall and F1 at the shipped cut, the best F1
-over the swept cuts with its cut, and the held-out log-loss (smoother than F1 at one cut: a
+Per set and level it prints held-out precision, recall and F1 at the shipped cut, the event
+level's F1 at the cut the fit chooses for a pair judged alone (what `monitor same-story`
+decides), the best F1 over the swept cuts with its cut, and the held-out log-loss (smoother than F1 at one cut: a
 few hundred pairs move F1 by 0.003 a pair); for the thread level also the decision as it is
 made (same event, or else same thread), on folds grouped over all pairs. Another draw of the
 folds alone moves F1 by up to 0.01, so read small differences as noise.
@@ -58,16 +59,19 @@ def main() -> None:
     windows = (settings.stories.event_window_h, settings.stories.window_days * 24.0)
     print(f"{embedder.model_id}, {len(pairs)} pairs; {platform.machine()}, load {os.getloadavg()}")
     print(
-        f"{'features':<24} {'level':<7} {'P':>6} {'R':>6} {'F1':>6}  {'best F1 @cut':>14}  LL"
-        "      as decided P/R/F1"
+        f"{'features':<24} {'level':<7} {'P':>6} {'R':>6} {'F1':>6}  {'pair F1 @cut':>14}"
+        f"  {'best F1 @cut':>14}  LL      as decided P/R/F1"
     )
     for name, features in FEATURE_SETS:
         fits = fit_story_models(pairs, cosines, *windows, features)
         for level, fit in fits.items():
             best_f1, best_cut = max((s[3], s[0]) for s in fit.sweep)
             decided = " ".join(f"{v:.3f}" for v in fit.as_decided or ())
+            pair_cut = fit.model.cut_for_a_pair
+            pair = f"{next(s[3] for s in fit.sweep if s[0] == pair_cut):8.3f} @{pair_cut:.2f}"
             print(
                 f"{name:<24} {level:<7} {fit.precision:6.3f} {fit.recall:6.3f} {fit.f1:6.3f}"
+                f"  {pair if level == 'event' else '':>14}"
                 f"  {best_f1:8.3f} @{best_cut:.2f}  {fit.log_loss:.4f}  {decided}"
             )
 

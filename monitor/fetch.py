@@ -5,7 +5,11 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import os
+import ssl
 import sys
+import threading
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -67,8 +71,10 @@ class Validators:
 
 def open_client(settings: NetworkSettings, resolver: Resolver | None = None) -> httpx.AsyncClient:
     """An HTTP client whose every connection passes the SSRF guard."""
-    # One SSL context (loading the CA bundle is a fortieth of a second), the transport's own.
-    ssl_context = httpx.create_ssl_context()
+    # One SSL context, the transport's own, with httpx's settings (certifi's CA bundle); the
+    # bundle loads in a thread (OpenSSL lets go of the GIL: a twentieth of a second of start-up
+    # off the path), and a TLS handshake waits for it.
+    ssl_context, certificates = default_ssl_context()
     transport = httpx.AsyncHTTPTransport(verify=ssl_context, trust_env=False)
     # httpx has no public hook for the network backend; swap the pool it built for one that has.
     transport._pool = ConnectionPool(
@@ -76,7 +82,7 @@ def open_client(settings: NetworkSettings, resolver: Resolver | None = None) -> 
         max_connections=settings.max_concurrency * 2,
         max_keepalive_connections=settings.max_concurrency,
         network_backend=GuardedNetworkBackend(
-            AddressPolicy(tuple(settings.allow_cidrs)), resolver=resolver
+            AddressPolicy(tuple(settings.allow_cidrs)), resolver=resolver, tls_ready=certificates
         ),
     )
     timeout = httpx.Timeout(
@@ -92,6 +98,30 @@ def open_client(settings: NetworkSettings, resolver: Resolver | None = None) -> 
         trust_env=False,
         headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
     )
+
+
+def default_ssl_context() -> tuple[ssl.SSLContext, concurrent.futures.Future[None]]:
+    """What `httpx.create_ssl_context()` makes (`ssl.create_default_context` with certifi's
+    bundle), and the loading of that bundle, started in a thread of its own."""
+    import certifi
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
+    keylog = os.environ.get("SSLKEYLOGFILE")
+    if keylog and not sys.flags.ignore_environment:
+        context.keylog_filename = keylog
+    loaded: concurrent.futures.Future[None] = concurrent.futures.Future()
+    loaded.set_running_or_notify_cancel()  # so no cancelled handshake can cancel it for all
+
+    def load() -> None:
+        try:
+            context.load_verify_locations(certifi.where())
+        except BaseException as exc:  # handed to the first TLS handshake
+            loaded.set_exception(exc)
+        else:
+            loaded.set_result(None)
+
+    threading.Thread(target=load, name="ca-bundle", daemon=True).start()
+    return context, loaded
 
 
 class ConnectionPool(httpcore.AsyncConnectionPool):

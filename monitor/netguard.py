@@ -10,6 +10,7 @@ second DNS answer cannot swap it for another.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import select
 import socket
@@ -91,10 +92,13 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         policy: AddressPolicy,
         resolver: Resolver | None = None,
         inner: httpcore.AsyncNetworkBackend | None = None,
+        tls_ready: concurrent.futures.Future[None] | None = None,
     ) -> None:
         self.policy = policy
         self.resolver = resolver or SystemResolver()
         self.inner = inner or httpcore.AnyIOBackend()
+        # Done once the SSL context's CA certificates are loaded (loading them in a thread).
+        self.tls_ready = tls_ready
 
     async def connect_tcp(
         self,
@@ -113,7 +117,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
             local_address=local_address,
             socket_options=socket_options,
         )
-        return QuickReadableStream(stream)
+        return QuickReadableStream(stream, self.tls_ready)
 
     async def connect_unix_socket(
         self,
@@ -139,8 +143,13 @@ class QuickReadableStream(httpcore.AsyncNetworkStream):
     anyway), and "readable" (closing) for good. Everything else goes to the wrapped stream.
     """
 
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+    def __init__(
+        self,
+        inner: httpcore.AsyncNetworkStream,
+        tls_ready: concurrent.futures.Future[None] | None = None,
+    ) -> None:
         self.inner = inner
+        self.tls_ready = tls_ready
         self.raw_socket: socket.socket | None = None
         self.quiet_until = 0.0  # time.monotonic() until which "not readable" stands
         self.readable = False
@@ -160,6 +169,10 @@ class QuickReadableStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        if self.tls_ready is not None:  # the CA certificates, once loaded
+            if not self.tls_ready.done():
+                await asyncio.wrap_future(self.tls_ready)
+            self.tls_ready.result()
         return QuickReadableStream(
             await self.inner.start_tls(ssl_context, server_hostname, timeout)
         )

@@ -1,12 +1,21 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
+import ssl
 
 import pytest
 
 from monitor.errors import BlockedAddressError, ErrorClass, InvalidURLError
-from monitor.netguard import AddressPolicy, SystemResolver, choose_allowed_address
+from monitor.fetch import default_ssl_context
+from monitor.loopback import FeedServer
+from monitor.netguard import (
+    AddressPolicy,
+    GuardedNetworkBackend,
+    SystemResolver,
+    choose_allowed_address,
+)
 
 DEFAULT = AddressPolicy()
 LOOPBACK_ALLOWED = AddressPolicy((ipaddress.ip_network("127.0.0.0/8"),))
@@ -77,3 +86,37 @@ class TestSystemResolver:
             choose_allowed_address("intranet.example", ["10.0.0.5"], DEFAULT)
         assert caught.value.error_class is ErrorClass.CONFIG
         assert "allow it with [network] allow_cidrs" in str(caught.value)
+
+
+class TestCertificates:
+    def test_default_context_verifies_with_the_bundle_loaded_in_a_thread(self) -> None:
+        """The client's SSL context checks certificates and host names, and its CA bundle
+        (certifi's, as httpx's) is loaded by the thread it starts."""
+        context, loaded = default_ssl_context()
+        loaded.result(timeout=30)
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+        assert context.cert_store_stats()["x509_ca"] > 50
+        assert not loaded.cancel()  # a cancelled handshake cannot cancel it for every other
+
+    def test_handshake_waits_for_the_bundle_and_gets_its_failure(self) -> None:
+        """A TLS handshake starts only once the bundle is loaded; a bundle that failed to
+        load fails the handshake with that error."""
+        failed: concurrent.futures.Future[None] = concurrent.futures.Future()
+        backend = GuardedNetworkBackend(LOOPBACK_ALLOWED, tls_ready=failed)
+
+        async def run() -> None:
+            with FeedServer() as server:
+                stream = await backend.connect_tcp("127.0.0.1", server.port, timeout=5)
+                try:
+                    handshake = asyncio.create_task(
+                        stream.start_tls(ssl.create_default_context(), "localhost", timeout=5)
+                    )
+                    await asyncio.sleep(0.05)
+                    assert not handshake.done()  # waiting for the bundle
+                    failed.set_exception(OSError("no CA bundle"))
+                    with pytest.raises(OSError, match="no CA bundle"):
+                        await handshake
+                finally:
+                    await stream.aclose()
+
+        asyncio.run(run())

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ipaddress import ip_network
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import NetworkSettings
@@ -64,6 +64,39 @@ class TestWriteBatcher:
         assert outcomes[:2] == ["a", "b"] and outcomes[3] == "c"
         assert isinstance(outcomes[2], Exception)
         assert stored_names(sessions) == ["a", "b", "c"]
+
+    def test_savepoints_only_for_a_batch_with_a_failing_write(
+        self, sessions: sessionmaker[Session]
+    ) -> None:
+        """A batch whose writes all succeed runs them in one transaction without a savepoint;
+        a batch with a failing write is rolled back and run again, each write in a savepoint."""
+        create_scratch_table(sessions)
+        statements: list[str] = []
+        engine = sessions.kw["bind"]
+
+        def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            statements.append(statement.split()[0].upper())
+
+        event.listen(engine, "before_cursor_execute", record)
+
+        async def run(names: tuple[str, ...]) -> list[object]:
+            batcher = WriteBatcher(sessions, ThreadPoolExecutor(1))
+            return await asyncio.gather(
+                *(batcher.write(insert(n)) for n in names), return_exceptions=True
+            )
+
+        try:
+            assert asyncio.run(run(("a", "b", "c"))) == ["a", "b", "c"]
+            clean = statements.count("SAVEPOINT")
+            statements.clear()
+            outcomes = asyncio.run(run(("d", "a", "e")))
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+
+        assert clean == 0
+        assert outcomes[0] == "d" and outcomes[2] == "e" and isinstance(outcomes[1], Exception)
+        assert statements.count("SAVEPOINT") == 3
+        assert stored_names(sessions) == ["a", "b", "c", "d", "e"]
 
     def test_cancelled_write_is_not_run(self, sessions: sessionmaker[Session]) -> None:
         create_scratch_table(sessions)

@@ -111,33 +111,35 @@ class TestConnectionPool:
     def test_idle_connections_kept_to_the_keepalive_limit_and_reused(
         self, feed_server: FeedServer, make_settings: SettingsFactory
     ) -> None:
-        """Eight requests at once open eight connections; once answered, the four over the
-        keep-alive limit are closed, and later requests reuse the four kept, opening none."""
+        """Twelve requests at once open the pool's eight connections, the other four wait for
+        one to come free; once all are answered, the four over the keep-alive limit are
+        closed, and later requests reuse the four kept, opening none."""
         settings = make_settings(network={"max_concurrency": 4}).network
 
         def slow(_headers: dict[str, str]) -> Reply:
-            time.sleep(0.2)  # all eight are in flight together
+            time.sleep(0.2)  # the first eight are in flight together
             return Reply(body=FEED)
 
-        slow_url, quick_url = (
-            feed_server.add("/slow", slow),
-            feed_server.add("/quick", Reply(body=FEED)),
-        )
+        slow_url = feed_server.add("/slow", slow)
+        quick_url = feed_server.add("/quick", Reply(body=FEED))
 
-        async def run() -> tuple[int, int, list[object], list[object]]:
+        async def run() -> tuple[list[int], int, list[object], list[object]]:
             async with open_client(settings) as client:
                 pool = client._transport._pool  # type: ignore[attr-defined]
-                bodies = await asyncio.gather(
-                    *(fetch_feed(client, slow_url, Validators(), settings) for _ in range(8))
+                first = asyncio.gather(
+                    *(fetch_feed(client, slow_url, Validators(), settings) for _ in range(12))
                 )
-                opened = len(feed_server.hits("/slow"))
+                await asyncio.sleep(0.1)
+                in_flight = len(pool.connections)
+                bodies = await first
                 kept = list(pool.connections)
                 for _ in range(10):
                     await fetch_feed(client, quick_url, Validators(), settings)
-                return len(bodies), opened, kept, list(pool.connections)
+                return [b.status for b in bodies], in_flight, kept, list(pool.connections)
 
-        answered, opened, kept, after = asyncio.run(run())
-        assert answered == opened == 8
+        statuses, in_flight, kept, after = asyncio.run(run())
+        assert statuses == [200] * 12
+        assert in_flight == 8
         assert len(kept) == 4
         assert set(map(id, after)) == set(map(id, kept))
 

@@ -37,7 +37,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import utc_now
 from monitor.config import Settings
 from monitor.errors import MonitorError, UnexpectedError
-from monitor.feedlist import load_feed_file
 from monitor.fetch import HostLimiter, Validators, describe_failure, fetch_feed, open_client
 from monitor.netguard import Resolver
 from monitor.parsers import ParserPool, explain_parse_failure
@@ -457,6 +456,8 @@ def add_default_feeds_if_empty(
     sessions: sessionmaker[Session], settings: Settings, now: datetime
 ) -> int:
     """A fresh database gets the feeds of `[feeds] file`; later edits go through `monitor feeds`."""
+    from monitor.feedlist import load_feed_file  # only for a fresh database (and its XML)
+
     with sessions.begin() as session:
         if count_feeds(session):
             return 0

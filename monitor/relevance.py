@@ -50,6 +50,7 @@ FEATURES = (
     "listed_without_actor",
     "comma_list",
     "snowden",
+    "snowden_route",
     "mercenary",
     "incidental",
     "expert",
@@ -323,6 +324,7 @@ def extract_features(evidence: Evidence, seed_similarity: float) -> dict[str, fl
         and not strong
         and not has("relation"),
         "snowden": has("snowden"),
+        "snowden_route": has("snowden") and has("route"),
         "mercenary": has("mercenary") and latam_any,
         "incidental": has("incidental") and both,
         "expert": has("expert") and both,

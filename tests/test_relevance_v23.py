@@ -173,3 +173,55 @@ class TestHashtagsRunTogether:
     def test_a_hashtag_with_a_year_is_split_from_it(self) -> None:
         evidence = gather_evidence(GAZETTEER, "#BRICS2024 summit with #Brasil", "")
         assert "brics" in evidence.context
+
+
+class TestSnowdenRoute:
+    @pytest.mark.parametrize(
+        "title",
+        [
+            "Snowden boards a flight from Moscow to Havana, airline says",
+            "Snowden sigue en el aeropuerto de Moscú tras pedir asilo a Venezuela",
+            "Snowden embarca em voo de Moscou para Havana",
+            "Сноуден вылетел рейсом из Москвы в Гавану",
+        ],
+    )
+    def test_capitals_on_his_route_are_stops(self, title: str) -> None:
+        """Rule 4: Moscow and Havana as stops on Snowden's route are no relation."""
+        assert features(title)["snowden_route"] == 1.0
+        assert not relevant(title)
+
+    def test_a_russian_official_on_his_asylum_is_no_route(self) -> None:
+        """Rule 4: Russia interacting with a Latin American government is still read as such."""
+        title = "Russian lawmaker says Snowden accepts Venezuela's asylum offer"
+        assert features(title)["snowden"] == 1.0
+        assert features(title)["snowden_route"] == 0.0
+
+
+class TestBricsOutcome:
+    @pytest.mark.parametrize(
+        "title",
+        [
+            "The BRICS meeting took place by videoconference",
+            "La reunión de los BRICS se celebró por videoconferencia",
+            "A reunião do BRICS foi realizada por videoconferência",
+            "Встреча БРИКС состоялась в режиме видеоконференции",
+        ],
+    )
+    def test_the_group_meeting_is_joint(self, title: str) -> None:
+        """Rule 1: with no Latin American country, a gathering held is the group acting."""
+        assert features(title)["brics_joint_without_latam"] == 1.0
+        assert relevant(title)
+
+    @pytest.mark.parametrize(
+        "title",
+        [
+            "BRICS launches a grain exchange",
+            "Los BRICS lanzan una bolsa de granos",
+            "O BRICS lança uma bolsa de grãos",
+            "Страны БРИКС одобрили создание зерновой биржи",
+        ],
+    )
+    def test_an_outcome_scores_above_a_mention(self, title: str) -> None:
+        """Rule 1: what the group launches or approves is its outcome, not a mention."""
+        assert features(title)["brics_joint_without_latam"] == 1.0
+        assert score(title) > score("BRICS")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ipaddress
+import socket
 import ssl
 
 import pytest
@@ -120,3 +121,44 @@ class TestCertificates:
                     await stream.aclose()
 
         asyncio.run(run())
+
+
+class TestIdleStreams:
+    def test_one_poll_answers_for_every_idle_connection(self) -> None:
+        """Asking one idle connection whether it is readable polls every idle one: a
+        connection the server closed is known as readable (closing) without being asked, the
+        others are not, and one that is used again is no longer among the idle."""
+        backend = GuardedNetworkBackend(LOOPBACK_ALLOWED)
+        listener = socket.create_server(("127.0.0.1", 0))
+
+        async def run() -> tuple[list[bool], list[bool], bool, int]:
+            port = listener.getsockname()[1]
+            streams = [await backend.connect_tcp("127.0.0.1", port, timeout=5) for _ in range(3)]
+            accepted = [listener.accept()[0] for _ in streams]
+            try:
+                first = [s.get_extra_info("is_readable") for s in streams]
+                accepted[1].close()  # the server drops the second connection
+                await asyncio.sleep(0.1)  # past the answers' lifetime; the FIN has arrived
+                streams[0].get_extra_info("is_readable")
+                known = [s.readable for s in streams]  # type: ignore[attr-defined]
+                await streams[0].write(b"GET / HTTP/1.1\r\n\r\n", timeout=5)
+                return (
+                    first,
+                    known,
+                    streams[1].get_extra_info("is_readable"),
+                    len(backend.idle.asked),
+                )
+            finally:
+                for stream in streams:
+                    await stream.aclose()
+                for connection in accepted:
+                    connection.close()
+
+        try:
+            first, known, second_readable, idle_after_use = asyncio.run(run())
+        finally:
+            listener.close()
+        assert first == [False, False, False]
+        assert known == [False, True, False]
+        assert second_readable
+        assert idle_after_use == 2

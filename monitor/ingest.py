@@ -363,12 +363,18 @@ class StoredDocument:
 
 
 NOTHING_NEW = InsertResult(new_article_ids=(), duplicates=0)
+DIGEST_SLICE_BYTES = 2047  # hashlib releases the GIL from 2,048 bytes on
 
 
 def document_digest(body: bytes, feed_language: str | None) -> bytes:
     """Equal for the same document parsed the same way (the configured language is part of
     the parse)."""
-    digest = hashlib.blake2b(body, digest_size=16)
+    digest = hashlib.blake2b(digest_size=16)
+    view = memoryview(body)
+    # In slices under hashlib's threshold for letting go of the GIL: this runs on the event
+    # loop, which would then wait for the parse or database thread to hand the GIL back.
+    for start in range(0, len(view), DIGEST_SLICE_BYTES):
+        digest.update(view[start : start + DIGEST_SLICE_BYTES])
     digest.update(b"\0" + (feed_language or "").encode())
     return digest.digest()
 

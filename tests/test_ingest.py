@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings
-from monitor.ingest import add_default_feeds_if_empty, open_ingestor
+from monitor.ingest import add_default_feeds_if_empty, document_digest, open_ingestor
 from monitor.loopback import FeedServer, Reply, item, rss
 from monitor.storage.articles import count_articles
 from monitor.storage.feeds import add_feeds, get_feed, list_feeds, list_fetch_log
@@ -397,3 +398,16 @@ class TestUnchangedDocument:
             ("not_modified", 200, 0),
             ("ok", 200, 1),
         ]
+
+
+@pytest.mark.parametrize("size", [0, 2046, 2047, 2048, 10_000, 100_003])
+def test_document_digest_is_the_whole_documents(size: int) -> None:
+    """The digest hashed in slices is blake2b of the whole body and the configured language,
+    so equal documents match and one changed byte anywhere does not."""
+    body = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    whole = hashlib.blake2b(body, digest_size=16)
+    whole.update(b"\0es")
+    assert document_digest(body, "es") == whole.digest()
+    if body:
+        changed = body[:-1] + bytes([body[-1] ^ 1])
+        assert document_digest(changed, "es") != document_digest(body, "es")

@@ -41,6 +41,7 @@ GAZETTEER = ROOT / "config" / "gazetteer"
 SEEDS = ROOT / "config" / "seeds" / "russia-latam"
 V1 = "eecb4b8~1"  # the commit before relevance v2: its gazetteer files are the v1 vocabulary
 V2_0 = "83d9169"  # the commit before relevance v2.1: its gazetteer files are the v2.0 vocabulary
+V2_2 = "d51065e"  # the commit before relevance v2.3: its gazetteer files are the v2.2 vocabulary
 NEVER = re.compile(r"(?!x)x")
 L2 = calibrate.RELEVANCE_L2
 
@@ -80,6 +81,20 @@ def v20_vocabulary(folder: Path) -> None:
         kept = found.group(0)
         text = re.sub(pattern, lambda _, kept=kept: kept, text, count=1, flags=re.S)
     path.write_text(text)
+
+
+def v22_section(section: str, name: str = "context.toml") -> Callable[[Path], None]:
+    """The gazetteer with one section of `name` as v2.2 had it (v2.3 without that change)."""
+
+    def edit(folder: Path) -> None:
+        path = folder / name
+        pattern = rf"\[{section}\].*?\n\]"
+        found = re.search(pattern, v1_file(name, V2_2), re.S)
+        assert found is not None
+        kept = found.group(0)
+        path.write_text(re.sub(pattern, lambda _: kept, path.read_text(), count=1, flags=re.S))
+
+    return edit
 
 
 def gazetteer_with(edit: Callable[[Path], None]) -> Gazetteer:
@@ -144,11 +159,20 @@ ABLATIONS: dict[str, tuple[Callable[[Path], None] | None, tuple[str, ...], bool]
     "- v2.1 vocabulary (sports, traps, roles, firms)": (v20_vocabulary, (), False),
     "- v2.2 BRICS sideline meetings": (emptied("sidelines"), ("brics_sidelines",), False),
     "- v2.2 counted countries": (None, ("counted_countries",), False),
+    "- v2.3 activists as private persons": (v22_section("incidental"), (), False),
+    "- v2.3 drills, exercises, talks as relations": (v22_section("relation"), (), False),
+    "- v2.3 amistoso, mundial only as a match": (v22_section("sports"), (), False),
+    "- v2.3 other continents as foreign terms": (v22_section("foreign"), (), False),
+    "- v2.3 Eurasian Economic Union as Russia": (v22_section("state", "russia.toml"), (), False),
+    "- v2.3 hashtags split into words": (None, (), False),
+    "- v2.3 Snowden's route": (emptied("route"), ("snowden_route",), False),
+    "- v2.3 BRICS gathering held, its outcome": (v22_section("brics_joint"), (), False),
 }
 # name → (module attribute of monitor.relevance, value it takes for the ablation)
 PATCHES: dict[str, tuple[str, object]] = {
     "- v2.1 flag runs as lists": ("FLAG_RUN", NEVER),
     "- v2.1 press reviews split into stories": ("TITLE_CLAUSES", NEVER),
+    "- v2.3 hashtags split into words": ("HASHTAG", NEVER),
 }
 
 

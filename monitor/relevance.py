@@ -94,6 +94,7 @@ HASHTAG = re.compile(r"#\w+")
 HASHTAG_BREAK = re.compile(r"(?<=[a-záéíóúñçãõâêôа-яё])(?=[A-ZÁÉÍÓÚÑÇА-ЯЁ])|(?<=[^\W\d])(?=\d)")
 COMMA_WORD = "zzcomma"  # a comma kept as a word, to tell "Brazil, Russia" from "Brazil and Russia"
 LIST_WORDS = frozenset({"and", "y", "e", "и", "or", "o", "ou", "или", "to", "a"})
+ROUTINE_CONTEXT = ("relation", "foreign", "route")  # context not shown among the reasons
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,7 +483,8 @@ def explain(evidence: Evidence, nearest_seed: NearestSeed | None) -> dict[str, o
     }
     if evidence.region:
         reasons["region"] = written(evidence.region)
-    hidden = ("relation", "foreign")
+    # travel words say something only of Snowden's route (rule 4)
+    hidden = ("relation", "foreign") if "snowden" in evidence.context else ROUTINE_CONTEXT
     context = {k: written(v) for k, v in evidence.context.items() if k not in hidden}
     if context:
         reasons["context"] = context

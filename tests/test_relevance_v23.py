@@ -196,6 +196,13 @@ class TestSnowdenRoute:
         assert features(title)["snowden"] == 1.0
         assert features(title)["snowden_route"] == 0.0
 
+    def test_travel_words_are_shown_only_for_his_route(self) -> None:
+        """The reasons name the route words of a Snowden item, not the flights of any other."""
+        route = assess(GAZETTEER, MODEL, "Snowden boards a flight from Moscow to Havana", "", SEED)
+        other = assess(GAZETTEER, MODEL, "Aeroflot resumes flights from Moscow to Havana", "", SEED)
+        assert route.reasons["context"]["route"] == ["flight"]  # type: ignore[index]
+        assert "route" not in other.reasons.get("context", {})  # type: ignore[operator]
+
 
 class TestBricsOutcome:
     @pytest.mark.parametrize(

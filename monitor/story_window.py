@@ -41,7 +41,12 @@ import numpy.typing as npt
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import DEFAULT_APPROXIMATE_ABOVE
-from monitor.storage.stories import WindowRows, count_window_vectors, select_story_window
+from monitor.storage.stories import (
+    WindowRows,
+    count_window_vectors,
+    select_story_window,
+    select_window_texts,
+)
 from monitor.storage.vectors import decode_blobs, vectors_of_articles
 from monitor.stories import CANDIDATE_FLOOR, CANDIDATES, BruteForceIndex
 from monitor.story_evidence import Evidence, gather_evidence
@@ -88,6 +93,11 @@ class EvidenceCache:
         with self.lock:
             return [self.one(i, text) for i, text in zip(article_ids, texts, strict=True)]
 
+    def get(self, article_id: int, text: tuple[str, str]) -> Evidence:
+        """One article's evidence (`of` for one)."""
+        with self.lock:
+            return self.one(article_id, text)
+
     def one(self, article_id: int, text: tuple[str, str]) -> Evidence:
         kept = self.entries.get(article_id)
         if kept is not None and kept[0] == text:
@@ -101,21 +111,34 @@ class EvidenceCache:
         return evidence
 
 
+@dataclass(frozen=True, slots=True)
+class CachedWindow(BruteForceIndex):
+    """The exact index over window rows, whose evidence comes from the cache when assignment
+    first asks for it: only the candidates it weighs (at most `CANDIDATES` above the floor per
+    batch article, about three in four of the rows read) are gathered, not every row read."""
+
+    cache: EvidenceCache = field(default_factory=EvidenceCache, compare=False, repr=False)
+
+    def evidence_of(self, position: int) -> Evidence:
+        return self.cache.get(self.article_ids[position], self.texts[position])
+
+
 def window_of(rows: WindowRows, cache: EvidenceCache | None = None) -> BruteForceIndex:
-    """The exact index `assign_events` reads, over these rows (with their evidence from
-    `cache`, when given)."""
+    """The exact index `assign_events` reads, over these rows (taking their evidence from
+    `cache` as it is asked for, when given)."""
     if not rows.article_ids:
         return empty_window()
-    evidence = cache.of(rows.article_ids, rows.texts) if cache is not None else ()
-    return BruteForceIndex(
+    columns = (
         tuple(rows.article_ids),
         tuple(rows.event_ids),
         decode_blobs(rows.vectors),
         tuple(rows.thread_ids),
         tuple(rows.times),
         tuple(rows.texts),
-        tuple(evidence),
     )
+    if cache is None:
+        return BruteForceIndex(*columns)
+    return CachedWindow(*columns, cache=cache)
 
 
 def read_per_article() -> int:
@@ -205,7 +228,16 @@ class StoryWindow:
             if self.index is None:
                 with sessions() as session:
                     self.index = self.load_or_rebuild(session, self.since(now))
+                    self.warm_evidence(session, self.since(now))
             return self.index
+
+    def warm_evidence(self, session: Session, since: datetime) -> None:
+        """Gather the evidence of the newest window articles (as many as the cache keeps) at
+        start, so the first batches do not gather their candidates' one by one: in a running
+        process the window's articles are mostly its own batches', whose evidence is kept when
+        they are encoded."""
+        rows = select_window_texts(session, since, self.model_id, self.evidence.limit)
+        self.evidence.of([i for i, _ in rows], [text for _, text in rows])
 
     def load_or_rebuild(self, session: Session, since: datetime) -> WindowIndex:
         saved = self.load_saved()

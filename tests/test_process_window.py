@@ -322,18 +322,43 @@ class TestEvidenceCache:
         assert list(cache.entries) == [0, 2]
         assert EvidenceCache().limit == EVIDENCE_CACHE > 0
 
-    def test_window_rows_carry_the_cached_evidence(
+    def test_window_rows_give_each_rows_evidence_from_the_cache_when_asked(
         self, sessions: sessionmaker[Session], tagger: Tagger
     ) -> None:
-        """The index built from window rows with a cache holds each row's evidence."""
+        """The index built from window rows with a cache gives each row's evidence, gathered
+        into the cache only for the rows asked for."""
         scene, clock = new_scene(), [NOW]
         processor = crafted_processor(sessions, tagger, scene, clock, MODELS["fitted"])
         build_window(sessions, processor, scene, clock, 2, check=False)
         with sessions.begin() as session:
             rows = select_story_window(session, NOW - timedelta(days=7), "crafted")
-        index = window_of(rows, EvidenceCache())
-        assert rows.article_ids
-        assert index.evidence == tuple(gather_evidence(*t) for t in rows.texts)
+        cache = EvidenceCache()
+        index = window_of(rows, cache)
+        assert len(rows.article_ids) > 2
+        assert index.evidence_of(1) == gather_evidence(*rows.texts[1])
+        assert list(cache.entries) == [rows.article_ids[1]]
+        assert [index.evidence_of(n) for n in range(len(rows.texts))] == [
+            gather_evidence(*t) for t in rows.texts
+        ]
+        assert len(cache) == len(rows.article_ids)
+
+    def test_opening_the_window_gathers_the_newest_articles_evidence(
+        self, sessions: sessionmaker[Session], tagger: Tagger
+    ) -> None:
+        """A processor opening a stored window finds the evidence of its newest articles (up to
+        the cache's limit) kept, equal to gathering it anew."""
+        scene, clock = new_scene(), [NOW]
+        builder = crafted_processor(sessions, tagger, scene, clock, MODELS["fitted"])
+        build_window(sessions, builder, scene, clock, 2, check=False)
+        with sessions.begin() as session:
+            rows = select_story_window(session, NOW - timedelta(days=7), "crafted")
+        fresh = crafted_processor(sessions, tagger, scene, clock, MODELS["fitted"])
+        fresh.window.evidence.limit = limit = len(rows.article_ids) // 2
+        fresh.open_window()
+        newest = dict(zip(rows.article_ids[-limit:], rows.texts[-limit:], strict=True))
+        kept = fresh.window.evidence.entries
+        assert list(kept) == sorted(newest)  # the newest one the most recently used
+        assert all(kept[i] == (text, gather_evidence(*text)) for i, text in newest.items())
 
 
 class TestSavedWindow:

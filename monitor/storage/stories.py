@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.storage.articles import dialect_insert
@@ -111,14 +111,34 @@ def window_query(since: datetime, model_id: str) -> Select[*tuple[Any, ...]]:
             Article.embedding,
         )
         .outerjoin(EventThread, EventThread.story_id == Article.story_id)
-        .where(
-            Article.first_seen_at >= since,
-            Article.embedding_model == model_id,
-            Article.story_id.is_not(None),
-            Article.embedding.is_not(None),
-        )
+        .where(*in_window(since, model_id))
         .order_by(Article.id)
     )
+
+
+def in_window(since: datetime, model_id: str) -> tuple[ColumnElement[bool], ...]:
+    """What makes a stored article part of the story window."""
+    return (
+        Article.first_seen_at >= since,
+        Article.embedding_model == model_id,
+        Article.story_id.is_not(None),
+        Article.embedding.is_not(None),
+    )
+
+
+def select_window_texts(
+    session: Session, since: datetime, model_id: str, limit: int
+) -> list[tuple[int, tuple[str, str]]]:
+    """The newest `limit` window articles (by id) with their titles and summaries, oldest of
+    them first."""
+    query = (
+        select(Article.id, Article.title, Article.summary)
+        .where(*in_window(since, model_id))
+        .order_by(Article.id.desc())
+        .limit(limit)
+    )
+    rows = session.connection().execute(query).all()
+    return [(int(i), (title, summary)) for i, title, summary in reversed(rows)]
 
 
 def window_rows(rows: Sequence[Any]) -> WindowRows:

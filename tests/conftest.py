@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import Settings
+from monitor.config import EmbeddingSettings, Settings
 from monitor.gazetteer import load_gazetteer
 from monitor.loopback import FeedServer
 from monitor.relevance_files import load_relevance_model, load_seed_index
@@ -33,6 +33,17 @@ os.environ.setdefault(
 )
 # And the saved story-window index (`[stories] index_dir`, var/index by default).
 os.environ.setdefault("MONITOR_STORIES__INDEX_DIR", tempfile.mkdtemp(prefix="monitor-test-index-"))
+# The encoder runs in this process (`[embedding] processes = 0`, a supported setting) in every
+# test but those that ask for child processes: each child loads the model again, for nothing
+# those tests check. On a quiet machine the six files that run the model most (test_scale_out,
+# test_feedback_roundtrip, test_events_real_model, test_cli, test_pipeline, test_alerts_cli)
+# take 48 s so, 63 s with two children. The child processes themselves are tested in
+# test_encoder_process and test_process_pipeline, and end to end, with the shipped default, by
+# test_service and test_demo (DEFAULT_PROCESSES_ENV).
+os.environ.setdefault("MONITOR_EMBEDDING__PROCESSES", "0")
+DEFAULT_PROCESSES_ENV = {
+    "MONITOR_EMBEDDING__PROCESSES": str(EmbeddingSettings.model_fields["processes"].default)
+}
 SHARED = PROJECT_ROOT.parent / "shared"
 PG_ADMIN_URL = os.environ.get(
     "MONITOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import DEFAULT_PROCESSES_ENV, PROJECT_ROOT
 
 
 @pytest.mark.slow
@@ -19,6 +20,7 @@ def test_demo_shows_alerts_stories_and_matches() -> None:
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
+        env={**os.environ, **DEFAULT_PROCESSES_ENV},  # the shipped encoder child processes
         timeout=120,
     )
     assert run.returncode == 0, run.stderr[-2000:]

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook
 
 from monitor.loopback import FeedServer, Received, Reply, WebhookSink, item, rss
 from tests.alert_support import new_secret
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import DEFAULT_PROCESSES_ENV, PROJECT_ROOT
 
 GRACE_S = 10
 TITLE = "Putin and Maduro sign a strategic partnership treaty in Moscow"
@@ -69,7 +69,7 @@ def test_article_becomes_signed_webhook_and_is_queryable(tmp_path: Path) -> None
         (tmp_path / "feeds.toml").write_text(
             f'[[feeds]]\nname = "news"\nurl = "{feeds.url("/news")}"\nlanguage = "en"\npoll_interval_s = 30\n'
         )
-        environ = {**os.environ, "MONITOR_TEST_HOOK_SECRET": secret}
+        environ = {**os.environ, **DEFAULT_PROCESSES_ENV, "MONITOR_TEST_HOOK_SECRET": secret}
         service = subprocess.Popen(
             [sys.executable, "-m", "monitor", "--config", str(config), "run"],
             cwd=PROJECT_ROOT,

@@ -100,22 +100,37 @@ def open_client(settings: NetworkSettings, resolver: Resolver | None = None) -> 
     )
 
 
-def default_ssl_context() -> tuple[ssl.SSLContext, concurrent.futures.Future[None]]:
-    """What `httpx.create_ssl_context()` makes (`ssl.create_default_context` with certifi's
-    bundle), and the loading of that bundle, started in a thread of its own."""
+def ca_locations() -> dict[str, str]:
+    """Where the CA certificates come from, chosen as `httpx.create_ssl_context()` chooses:
+    the file `SSL_CERT_FILE` names, else the directory `SSL_CERT_DIR` names, else certifi's
+    bundle (a keyword argument of `SSLContext.load_verify_locations`)."""
+    if cafile := os.environ.get("SSL_CERT_FILE"):
+        return {"cafile": cafile}
+    if capath := os.environ.get("SSL_CERT_DIR"):
+        return {"capath": capath}
     import certifi
 
+    return {"cafile": certifi.where()}
+
+
+def default_ssl_context() -> tuple[ssl.SSLContext, concurrent.futures.Future[None]]:
+    """What `httpx.create_ssl_context()` makes (`ssl.create_default_context` with the CA
+    certificates of `ca_locations`), and the loading of those certificates, started in a
+    thread of its own."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
+    if sys.version_info >= (3, 13):  # what create_default_context adds from Python 3.13 on
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | ssl.VERIFY_X509_STRICT
     keylog = os.environ.get("SSLKEYLOGFILE")
     if keylog and not sys.flags.ignore_environment:
         context.keylog_filename = keylog
+    locations = ca_locations()
     loaded: concurrent.futures.Future[None] = concurrent.futures.Future()
     loaded.set_running_or_notify_cancel()  # so no cancelled handshake can cancel it for all
 
     def load() -> None:
         try:
-            context.load_verify_locations(certifi.where())
-        except BaseException as exc:  # handed to the first TLS handshake
+            context.load_verify_locations(**locations)
+        except BaseException as exc:  # handed to every TLS handshake
             loaded.set_exception(exc)
         else:
             loaded.set_result(None)

@@ -179,9 +179,15 @@ class QuickReadableStream(httpcore.AsyncNetworkStream):
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
         if self.tls_ready is not None:  # the CA certificates, once loaded
-            if not self.tls_ready.done():
-                await asyncio.wrap_future(self.tls_ready)
-            self.tls_ready.result()
+            try:
+                if not self.tls_ready.done():
+                    await asyncio.wrap_future(self.tls_ready)
+                self.tls_ready.result()
+            except BaseException as exc:  # the connection is not left open behind the error
+                await self.inner.aclose()
+                if isinstance(exc, Exception):  # a fetch error of this feed, as httpx's are
+                    raise httpcore.ConnectError(f"CA certificates not loaded: {exc}") from exc
+                raise
         return QuickReadableStream(
             await self.inner.start_tls(ssl_context, server_hostname, timeout), idle=self.idle
         )

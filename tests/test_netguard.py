@@ -5,11 +5,16 @@ import concurrent.futures
 import ipaddress
 import socket
 import ssl
+import threading
+from pathlib import Path
 
+import certifi
+import httpcore
 import pytest
+import trustme
 
 from monitor.errors import BlockedAddressError, ErrorClass, InvalidURLError
-from monitor.fetch import default_ssl_context
+from monitor.fetch import ca_locations, default_ssl_context
 from monitor.loopback import FeedServer
 from monitor.netguard import (
     AddressPolicy,
@@ -115,12 +120,69 @@ class TestCertificates:
                     await asyncio.sleep(0.05)
                     assert not handshake.done()  # waiting for the bundle
                     failed.set_exception(OSError("no CA bundle"))
-                    with pytest.raises(OSError, match="no CA bundle"):
+                    with pytest.raises(httpcore.ConnectError, match="no CA bundle"):
                         await handshake
+                    assert stream.get_extra_info("socket").fileno() == -1  # closed, not left open
                 finally:
                     await stream.aclose()
 
         asyncio.run(run())
+
+    def test_ca_certificates_come_from_the_environment_as_httpx_takes_them(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """SSL_CERT_FILE, else SSL_CERT_DIR, else certifi's bundle: a server whose certificate
+        a private CA issued is trusted when SSL_CERT_FILE names that CA, and not otherwise."""
+        ca = trustme.CA()
+        ca_file = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        assert ca_locations() == {"cafile": certifi.where()}
+        monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+        assert ca_locations() == {"capath": str(tmp_path)}
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("localhost").configure_cert(server)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            tls_handshake(server, default_ssl_context())  # certifi's bundle: not trusted
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        assert ca_locations() == {"cafile": str(ca_file)}
+        context, loaded = default_ssl_context()
+        loaded.result(timeout=30)
+        assert context.cert_store_stats()["x509_ca"] == 1
+        assert tls_handshake(server, (context, loaded)) == "localhost"
+
+
+def tls_handshake(
+    server: ssl.SSLContext, client: tuple[ssl.SSLContext, concurrent.futures.Future[None]]
+) -> str:
+    """A TLS handshake with `server` on a loopback socket, verified by `client`'s context once
+    its certificates are loaded: the server certificate's common name."""
+    context, loaded = client
+    loaded.result(timeout=30)
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[Exception] = []
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        try:
+            with server.wrap_socket(connection, server_side=True):
+                pass
+        except (ssl.SSLError, OSError) as exc:
+            accepted.append(exc)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with (
+            socket.create_connection(listener.getsockname(), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            subject = dict(field[0] for field in tls.getpeercert()["subject"])
+            return str(subject.get("commonName", "localhost"))
+    finally:
+        thread.join(timeout=10)
+        listener.close()
 
 
 class TestIdleStreams:

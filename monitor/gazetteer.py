@@ -211,6 +211,18 @@ class Gazetteer:
             sides.add(self.stems[stem])
         return sides.pop() if len(sides) == 1 else None
 
+    def names_a_term(self, folded_word: str) -> bool:
+        """Whether this one folded word is by itself a term of a side, a region, a context or a
+        topic ("latinoamerica", "blackrock")."""
+        matchers = (
+            *self.russia.values(),
+            *self.countries.values(),
+            self.region,
+            *self.context.values(),
+            *self.topics.values(),
+        )
+        return any(folded_word in matcher.find(folded_word) for matcher in matchers)
+
     def remove_traps(self, folded: str) -> str:
         return self.traps.sub(" ", folded)
 

@@ -139,7 +139,7 @@ def gather_evidence(gazetteer: Gazetteer, title: str, summary: str) -> Evidence:
     Venezuela, not Russia") is a contrast, not evidence of that side."""
     written = DATELINE.sub(" ", f"{title} | {summary}" if summary else title)
     if "#" in written:
-        written = HASHTAG.sub(split_hashtag, written)
+        written = HASHTAG.sub(lambda tag: split_hashtag(gazetteer, tag.group(0)), written)
     folded = gazetteer.remove_traps(fold(gazetteer.remove_lower_case_names(flag_tokens(written))))
     folded, voice = gazetteer.remove_source_voice(folded)
     context = find_each(gazetteer.context, folded)
@@ -172,8 +172,13 @@ def gather_evidence(gazetteer: Gazetteer, title: str, summary: str) -> Evidence:
     return Evidence(russia, countries, gazetteer.region.find(folded), context, topics, written)
 
 
-def split_hashtag(tag: re.Match[str]) -> str:
-    return HASHTAG_BREAK.sub(" ", tag.group(0))
+def split_hashtag(gazetteer: Gazetteer, tag: str) -> str:
+    """A hashtag's words ("#RusiaCuba" → "#Rusia Cuba"), unless the hashtag is one term
+    written with capitals inside (#BlackRock, #LatinoAmérica): that one is read whole."""
+    split = HASHTAG_BREAK.sub(" ", tag)
+    if split == tag or gazetteer.names_a_term(fold(tag)):
+        return tag
+    return split
 
 
 def add_cut_word(

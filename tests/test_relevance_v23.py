@@ -170,6 +170,25 @@ class TestHashtagsRunTogether:
         """ "#RusiaCuba" names Russia and Cuba: each capitalised word of a hashtag is a word."""
         assert country in gather_evidence(GAZETTEER, title, "").countries
 
+    @pytest.mark.parametrize(
+        ("title", "kind", "found"),
+        [
+            ("Rusia y Cuba negocian con #BlackRock", "context", "market"),
+            ("Rusia amplía su presencia en #LatinoAmérica", "region", "latinoamerica"),
+            ("Lavrov: Moscow looks to #LatinAmerica for new partners", "region", "latinamerica"),
+        ],
+    )
+    def test_a_hashtag_that_is_one_term_is_read_whole(
+        self, title: str, kind: str, found: str
+    ) -> None:
+        """A single term written with capitals inside (#BlackRock, #LatinoAmérica) is not cut
+        into words that are no longer the term."""
+        evidence = gather_evidence(GAZETTEER, title, "")
+        if kind == "context":
+            assert found in evidence.context
+        else:
+            assert any(found in term.replace(" ", "") for term in evidence.region)
+
     def test_a_hashtag_with_a_year_is_split_from_it(self) -> None:
         evidence = gather_evidence(GAZETTEER, "#BRICS2024 summit with #Brasil", "")
         assert "brics" in evidence.context

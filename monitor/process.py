@@ -122,8 +122,9 @@ class Processor:
         )
 
     def open_window(self) -> None:
-        """Load the window index now (else the first batch does)."""
-        self.window.open(self.sessions, self.clock())
+        """Load the window index now, with the evidence of its newest articles, as a service
+        warming up does (else the first batch loads the index alone)."""
+        self.window.open(self.sessions, self.clock(), warm=True)
 
     def save_window(self) -> bool:
         """Save the window index for the next start (when a folder is configured)."""

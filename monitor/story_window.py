@@ -220,15 +220,20 @@ class StoryWindow:
     def since(self, now: datetime) -> datetime:
         return now - timedelta(days=self.window_days)
 
-    def open(self, sessions: sessionmaker[Session], now: datetime) -> WindowIndex:
+    def open(
+        self, sessions: sessionmaker[Session], now: datetime, warm: bool = False
+    ) -> WindowIndex:
         """The index, loaded on first use: the saved copy if the database still holds what
         it was read from, else rebuilt from the database (outside the story lock: the
-        refresh under it reads whatever was committed in between)."""
+        refresh under it reads whatever was committed in between). `warm`: a long-running
+        process warming up also gathers the evidence of the newest articles (`warm_evidence`);
+        a one-shot run's first batch does not pay for it."""
         with self.lock:
             if self.index is None:
                 with sessions() as session:
                     self.index = self.load_or_rebuild(session, self.since(now))
-                    self.warm_evidence(session, self.since(now))
+                    if warm:
+                        self.warm_evidence(session, self.since(now))
             return self.index
 
     def warm_evidence(self, session: Session, since: datetime) -> None:

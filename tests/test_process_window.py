@@ -345,8 +345,9 @@ class TestEvidenceCache:
     def test_opening_the_window_gathers_the_newest_articles_evidence(
         self, sessions: sessionmaker[Session], tagger: Tagger
     ) -> None:
-        """A processor opening a stored window finds the evidence of its newest articles (up to
-        the cache's limit) kept, equal to gathering it anew."""
+        """A processor warming up (open_window) finds the evidence of its stored window's
+        newest articles (up to the cache's limit) kept, equal to gathering it anew; a window
+        opened by a first batch gathers none ahead."""
         scene, clock = new_scene(), [NOW]
         builder = crafted_processor(sessions, tagger, scene, clock, MODELS["fitted"])
         build_window(sessions, builder, scene, clock, 2, check=False)
@@ -359,6 +360,9 @@ class TestEvidenceCache:
         kept = fresh.window.evidence.entries
         assert list(kept) == sorted(newest)  # the newest one the most recently used
         assert all(kept[i] == (text, gather_evidence(*text)) for i, text in newest.items())
+        one_shot = crafted_processor(sessions, tagger, scene, clock, MODELS["fitted"])
+        one_shot.window.open(sessions, clock[0])  # as a first batch opens it
+        assert one_shot.window.index is not None and not one_shot.window.evidence.entries
 
 
 class TestSavedWindow:

@@ -37,7 +37,7 @@ os.environ.setdefault("MONITOR_STORIES__INDEX_DIR", tempfile.mkdtemp(prefix="mon
 # test but those that ask for child processes: each child loads the model again, for nothing
 # those tests check. On a quiet machine the six files that run the model most (test_scale_out,
 # test_feedback_roundtrip, test_events_real_model, test_cli, test_pipeline, test_alerts_cli)
-# take 48 s so, 63 s with two children. The child processes themselves are tested in
+# take 48 s this way, 63 s with two children. The child processes themselves are tested in
 # test_encoder_process and test_process_pipeline, and end to end, with the shipped default, by
 # test_service and test_demo (DEFAULT_PROCESSES_ENV).
 os.environ.setdefault("MONITOR_EMBEDDING__PROCESSES", "0")

@@ -136,53 +136,63 @@ def mark(name: str, **figures: Any) -> None:
 
 
 def run_monitor(base: str, feeds: int, concurrency: int, db: Path) -> None:
-    from sqlalchemy.orm import sessionmaker
+    """Starts as `monitor fetch` does: imports, settings and database with the cyclic garbage
+    collector paused (monitor.startup), then the cycles with it running."""
+    from monitor.startup import collection_paused
 
-    from monitor.config import Settings
-    from monitor.ingest import open_ingestor
-    from monitor.storage import migrate
-    from monitor.storage.engine import open_engine
-    from monitor.storage.feeds import add_feeds
-    from monitor.values import FeedSpec
+    with collection_paused() as started:
+        from sqlalchemy.orm import sessionmaker
 
-    settings = Settings(
-        database={"url": f"sqlite:///{db}"},
-        network={
-            "allow_cidrs": ["127.0.0.0/8"],
-            "per_host_concurrency": concurrency,
-            "max_concurrency": concurrency,
-        },
-    )
-    engine = open_engine(settings.database)
-    migrate.upgrade(engine)
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    now = datetime.now(UTC)
+        from monitor.config import Settings
+        from monitor.ingest import open_ingestor
+        from monitor.storage import migrate
+        from monitor.storage.engine import open_engine
+        from monitor.storage.feeds import add_feeds
+        from monitor.values import FeedSpec
 
-    def add_generation(generation: int) -> None:
-        specs = [FeedSpec(base + feed_path(generation, n)) for n in range(feeds)]
-        with sessions.begin() as session:
-            add_feeds(session, specs, 900, now)
+        settings = Settings(
+            database={"url": f"sqlite:///{db}"},
+            network={
+                "allow_cidrs": ["127.0.0.0/8"],
+                "per_host_concurrency": concurrency,
+                "max_concurrency": concurrency,
+            },
+        )
+        engine = open_engine(settings.database)
+        migrate.upgrade(engine)
+        sessions = sessionmaker(engine, expire_on_commit=False)
+        started()
+        now = datetime.now(UTC)
 
-    async def cycles() -> None:
-        async with open_ingestor(settings, sessions) as ingestor:
-            print(json.dumps({"ready": True}), flush=True)
-            for name, generation, at in (("cold", 0, now), ("warm", 1, now), ("304", None, now)):
-                if generation is not None:
-                    add_generation(generation)
-                else:
-                    at = now + timedelta(hours=1)
-                ingestor.clock = lambda at=at: at
-                summary = await ingestor.run_cycle()
-                mark(
-                    name,
-                    feeds=summary.feeds_due,
-                    entries=summary.new_articles,
-                    not_modified=summary.feeds_not_modified,
-                    failed=summary.feeds_failed,
-                )
+        def add_generation(generation: int) -> None:
+            specs = [FeedSpec(base + feed_path(generation, n)) for n in range(feeds)]
+            with sessions.begin() as session:
+                add_feeds(session, specs, 900, now)
 
-    asyncio.run(cycles())
-    engine.dispose()
+        async def cycles() -> None:
+            async with open_ingestor(settings, sessions) as ingestor:
+                print(json.dumps({"ready": True}), flush=True)
+                for name, generation, at in (
+                    ("cold", 0, now),
+                    ("warm", 1, now),
+                    ("304", None, now),
+                ):
+                    if generation is not None:
+                        add_generation(generation)
+                    else:
+                        at = now + timedelta(hours=1)
+                    ingestor.clock = lambda at=at: at
+                    summary = await ingestor.run_cycle()
+                    mark(
+                        name,
+                        feeds=summary.feeds_due,
+                        entries=summary.new_articles,
+                        not_modified=summary.feeds_not_modified,
+                        failed=summary.feeds_failed,
+                    )
+
+        asyncio.run(cycles())
+        engine.dispose()
 
 
 def run_reader(base: str, feeds: int, concurrency: int, db: Path) -> None:
@@ -391,6 +401,16 @@ def has_reader() -> bool:
     return True
 
 
+def compile_project() -> None:
+    """Compile the project's modules to bytecode first, as pip does when it installs a package
+    (reader's came compiled with its wheel). An editable install writes its bytecode on first
+    use, unless PYTHONDONTWRITEBYTECODE is set, as it is on this project's machine: then every
+    run would compile the project's modules from source again (about 40 ms of start-up)."""
+    import compileall
+
+    compileall.compile_dir(Path(__file__).resolve().parent.parent / "monitor", quiet=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -412,6 +432,7 @@ def main() -> None:
             "install it for the benchmark with `.venv/bin/pip install reader sgmllib3k`"
         )
 
+    compile_project()
     ports: multiprocessing.Queue[int] = multiprocessing.Queue()
     server = multiprocessing.Process(
         target=serve_feeds, args=(args.feeds, args.entries, ports), daemon=True

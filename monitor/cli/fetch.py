@@ -18,6 +18,7 @@ from monitor.cli.common import (
     open_database,
     settings_for,
 )
+from monitor.startup import collection_paused
 from monitor.values import FeedCycleResult
 
 if TYPE_CHECKING:
@@ -41,6 +42,18 @@ def fetch(
     Without --once, cycles repeat until interrupted (Ctrl-C: the feeds and articles claimed are
     given back, exit status 130). An empty database first gets the feeds of config/feeds.toml.
     """
+    with collection_paused() as started:
+        run_fetch(ctx, once, feed_url, output_format, no_process, started)
+
+
+def run_fetch(
+    ctx: click.Context,
+    once: bool,
+    feed_url: str | None,
+    output_format: str,
+    no_process: bool,
+    started: Callable[[], None],
+) -> None:
     from monitor.cycle import run_cycles
     from monitor.runtime import open_runtime
 
@@ -60,6 +73,7 @@ def fetch(
             await run_cycles(runtime, once, feed_url, new_bar, on_report)
 
     with open_database(settings) as sessions:
+        started()
         try:
             asyncio.run(run_cycles_on_runtime(sessions))
         except KeyboardInterrupt:

@@ -7,6 +7,7 @@ import asyncio
 import click
 
 from monitor.cli.common import config_option, open_database, settings_for
+from monitor.startup import collection_paused
 
 
 @click.command()
@@ -21,18 +22,20 @@ def run(ctx: click.Context, no_api: bool, no_process: bool) -> None:
     `monitor run` processes may share one PostgreSQL database: feeds, articles and deliveries
     are claimed, never handled twice.
     """
-    from monitor.runtime import LazyEmbedder
-    from monitor.service import run_service
+    with collection_paused() as started:
+        from monitor.runtime import LazyEmbedder
+        from monitor.service import run_service
 
-    settings = settings_for(ctx)
-    with open_database(settings, writable=True) as sessions:
-        embedder = LazyEmbedder(settings)
-        serve_api = None
-        if not no_api:
-            from monitor.api.server import api_server
+        settings = settings_for(ctx)
+        with open_database(settings, writable=True) as sessions:
+            embedder = LazyEmbedder(settings)
+            serve_api = None
+            if not no_api:
+                from monitor.api.server import api_server
 
-            serve_api = api_server(settings, sessions, embedder)
-        asyncio.run(run_service(settings, sessions, not no_process, serve_api, embedder))
+                serve_api = api_server(settings, sessions, embedder)
+            started()
+            asyncio.run(run_service(settings, sessions, not no_process, serve_api, embedder))
 
 
 @click.command()

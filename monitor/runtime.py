@@ -25,36 +25,35 @@ from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.senders import open_senders
 from monitor.clock import Clock, utc_now
 from monitor.config import EmbeddingSettings, Settings
-from monitor.embed import (
-    CombinedEmbedder,
-    Embedder,
-    SentenceTransformerEmbedder,
-    UniversalSentenceEncoder,
-    open_embedder,
-)
-from monitor.encoder_process import ProcessEncoder
 from monitor.gazetteer import check_alert_rules, load_gazetteer
 from monitor.ingest import Ingestor, open_ingestor
-from monitor.process import Processor
-from monitor.relevance_files import open_tagger
 from monitor.storage.maintenance import release_leases
-from monitor.story_files import story_models_for
-from monitor.tagging import Tagger
 
-if TYPE_CHECKING:  # imported by monitor.fetch, which keeps httpx's command-line client out
+if TYPE_CHECKING:  # httpx: imported by monitor.fetch, which keeps its command-line client out
     import httpx
+
+    # The processing stage (numpy, faiss, the encoder) loads only when a processor is built:
+    # `monitor fetch --no-process` and a pure fetching worker never import it.
+    from monitor.embed import Embedder
+    from monitor.encoder_process import ProcessEncoder
+    from monitor.process import Processor
+    from monitor.tagging import Tagger
 
 log = logging.getLogger(__name__)
 
 
 def open_embedder_for(settings: Settings) -> Embedder:
     """The embedder `[embedding]` names, loaded now."""
+    from monitor.embed import open_embedder
+
     embedding = settings.embedding
     return open_embedder(embedding.model, embedding.batch_size, embedding.threads)
 
 
 def open_tagger_for(settings: Settings, embedder: Embedder) -> Tagger:
     """Gazetteer, relevance weights and seed vectors (cached in `embedding.cache_dir`)."""
+    from monitor.relevance_files import open_tagger
+
     relevance = settings.relevance
     return open_tagger(
         relevance.gazetteer_dir,
@@ -73,6 +72,9 @@ def build_processor(
 ) -> Processor:
     """The processing stage over `sessions`; loads the configured model unless given one. With
     `[embedding] processes`, batches are encoded in that many child processes, pipelined."""
+    from monitor.process import Processor
+    from monitor.story_files import story_models_for
+
     tagger = open_tagger_for(settings, embedder or open_embedder_for(settings))
     models = story_models_for(settings.stories, tagger.embedder.model_id)
     encoder = encoder_processes_for(settings.embedding, tagger.embedder)
@@ -95,6 +97,13 @@ def encoder_processes_for(
     """Child processes for the processing stage's encoder, when `processes` asks for them and
     `embedder` is a packaged encoder (an in-memory one given by a test stays in this process).
     None starts yet: the first batch, or the warm-up, starts them."""
+    from monitor.embed import (
+        CombinedEmbedder,
+        SentenceTransformerEmbedder,
+        UniversalSentenceEncoder,
+    )
+    from monitor.encoder_process import ProcessEncoder
+
     packaged = (UniversalSentenceEncoder, SentenceTransformerEmbedder, CombinedEmbedder)
     if not embedding.processes or not isinstance(embedder, packaged):
         return None

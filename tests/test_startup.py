@@ -86,6 +86,18 @@ def test_the_runtime_loads_no_command_line_client_of_httpx() -> None:
     assert not modules & {"rich", "pygments", "click"}
 
 
+def test_fetching_without_processing_loads_no_processing_stage() -> None:
+    """`monitor fetch --no-process` (monitor.cycle, monitor.runtime) imports neither numpy nor
+    faiss nor the encoder: the processing stage loads when a processor is built."""
+    code = "import sys, monitor.cycle, monitor.runtime; print(sorted(sys.modules))"
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    modules = set(run.stdout.split("'"))
+    assert "monitor.runtime" in modules
+    assert not modules & {"numpy", "faiss", "monitor.process", "monitor.embed", "monitor.tagging"}
+
+
 class TestCollectionPaused:
     """monitor.startup: the cyclic collector paused while a command starts, then resumed with
     what start-up built frozen, and everything undone when the command ends."""

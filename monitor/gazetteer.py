@@ -287,7 +287,7 @@ def shared_alternation(alternatives: Sequence[str]) -> str:
 
     Python's `re` tries every branch of a flat alternation at each word of a text, so a matcher
     of hundreds of terms ran them all at every word; the shared form picks a branch a character
-    at a time (the country-list matcher 53 → 6.5 µs a text, bench/gazetteer_speed.py). It
+    at a time (the country-list matcher 55 → 7 µs a text, bench/gazetteer_speed.py). It
     finds what the flat alternation finds: `re` takes the first branch that matches, and terms
     are only brought together past others that cannot match where they do (another character
     next), never past a `\\w*` or a term's end (`factored`). Fewer than SHARED_FROM_TERMS

@@ -74,14 +74,19 @@ def test_a_database_behind_head_is_migrated_with_alembic(tmp_path: Path) -> None
     assert "alembic" in modules
 
 
-def test_the_runtime_loads_no_command_line_client_of_httpx() -> None:
-    """monitor.runtime (`monitor fetch`, `monitor run`) imports the alert senders, which import
-    httpx too; monitor.fetch comes first, so httpx's client stays out."""
-    code = "import sys, monitor.runtime; print(sorted(m for m in sys.modules if '.' not in m))"
+def modules_loaded_by(imports: str) -> set[str]:
+    """Every module a fresh interpreter has loaded after `import <imports>`."""
+    code = f"import sys, {imports}; print(sorted(sys.modules))"
     run = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
-    modules = set(run.stdout.split("'"))
+    return set(run.stdout.split("'"))
+
+
+def test_the_runtime_loads_no_command_line_client_of_httpx() -> None:
+    """monitor.runtime (`monitor fetch`, `monitor run`) imports the alert senders, which import
+    httpx too; monitor.fetch comes first, so httpx's client stays out."""
+    modules = modules_loaded_by("monitor.runtime")
     assert "httpx" in modules
     assert not modules & {"rich", "pygments", "click"}
 
@@ -89,11 +94,7 @@ def test_the_runtime_loads_no_command_line_client_of_httpx() -> None:
 def test_fetching_without_processing_loads_no_processing_stage() -> None:
     """`monitor fetch --no-process` (monitor.cycle, monitor.runtime) imports neither numpy nor
     faiss nor the encoder: the processing stage loads when a processor is built."""
-    code = "import sys, monitor.cycle, monitor.runtime; print(sorted(sys.modules))"
-    run = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    modules = set(run.stdout.split("'"))
+    modules = modules_loaded_by("monitor.cycle, monitor.runtime")
     assert "monitor.runtime" in modules
     assert not modules & {"numpy", "faiss", "monitor.process", "monitor.embed", "monitor.tagging"}
 

@@ -15,7 +15,7 @@ text says.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -47,6 +47,7 @@ EVENT_FEATURES = tuple(
     if f not in ("names_jaccard", "words_overlap", "names_conflict", "numbers_shared")
 )
 GAP_CAP_H = 96.0
+PairFeature = Callable[[float, float | None, Evidence, Evidence], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +67,22 @@ class SameEventModel:
         return self.threshold if self.pair_threshold is None else self.pair_threshold
 
     def probability(self, features: Mapping[str, float]) -> float:
-        z = self.bias + sum([w * features[name] for name, w in self.weights.items()])
-        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+        return logistic(self.bias + sum([w * features[name] for name, w in self.weights.items()]))
+
+    def pair_probability(
+        self, cosine: float, gap_h: float | None, a: Evidence, b: Evidence
+    ) -> float:
+        """`probability` of the pair's features, computing only those weighed (the same sum
+        in the same order: the same float)."""
+        values = FEATURE_VALUES
+        return logistic(
+            self.bias
+            + sum([w * values[name](cosine, gap_h, a, b) for name, w in self.weights.items()])
+        )
+
+
+def logistic(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
 def cosine_only_models(
@@ -89,25 +104,26 @@ def gap_hours(a: datetime | None, b: datetime | None) -> float | None:
 def pair_features(cosine: float, gap_h: float | None, a: Evidence, b: Evidence) -> dict[str, float]:
     """FEATURES of one pair. Word overlap only counts between texts in one language (or whose
     language is unknown); names and numbers count across languages."""
+    return {name: FEATURE_VALUES[name](cosine, gap_h, a, b) for name in FEATURES}
+
+
+def is_cross_language(a: Evidence, b: Evidence) -> bool:
+    return a.language is not None and b.language is not None and a.language != b.language
+
+
+def names_jaccard(a: Evidence, b: Evidence) -> float:
     shared_names = a.known_names & b.known_names
     if shared_names or a.names or b.names:
-        names_jaccard = len(shared_names) / len(a.names | b.names | shared_names)
-    else:
-        names_jaccard = 0.0
-    shared_numbers = bool(a.numbers & b.numbers)
-    cross = a.language is not None and b.language is not None and a.language != b.language
-    return {
-        "cosine": cosine,
-        "cosine_squared": cosine * cosine,
-        "gap_days": min(gap_h, GAP_CAP_H) / 24 if gap_h is not None else 0.0,
-        "names_jaccard": names_jaccard,
-        "names_conflict": 1.0 if a.names and b.names and not shared_names else 0.0,
-        "numbers_shared": 1.0 if shared_numbers else 0.0,
-        "numbers_conflict": 1.0 if a.numbers and b.numbers and not shared_numbers else 0.0,
-        "title_words_jaccard": 0.0 if cross else jaccard(a.title_words, b.title_words),
-        "words_overlap": 0.0 if cross else overlap(a.words, b.words),
-        "cross_language": 1.0 if cross else 0.0,
-    }
+        return len(shared_names) / len(a.names | b.names | shared_names)
+    return 0.0
+
+
+def names_conflict(a: Evidence, b: Evidence) -> float:
+    return 1.0 if a.names and b.names and not (a.known_names & b.known_names) else 0.0
+
+
+def numbers_conflict(a: Evidence, b: Evidence) -> float:
+    return 1.0 if a.numbers and b.numbers and not (a.numbers & b.numbers) else 0.0
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -122,6 +138,34 @@ def overlap(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / min(len(a), len(b)) if a and b else 0.0
 
 
+def same_language(
+    share: Callable[[frozenset[str], frozenset[str]], float],
+    words: Callable[[Evidence], frozenset[str]],
+) -> PairFeature:
+    """A share of words, which only counts between texts in one language."""
+
+    def value(_cosine: float, _gap_h: float | None, a: Evidence, b: Evidence) -> float:
+        return 0.0 if is_cross_language(a, b) else share(words(a), words(b))
+
+    return value
+
+
+# How each feature is read off a pair (cosine, gap in hours, both sides' evidence); a model's
+# probability computes only the features it weighs (`SameEventModel.pair_probability`).
+FEATURE_VALUES: dict[str, PairFeature] = {
+    "cosine": lambda cosine, _g, _a, _b: cosine,
+    "cosine_squared": lambda cosine, _g, _a, _b: cosine * cosine,
+    "gap_days": lambda _c, gap_h, _a, _b: min(gap_h, GAP_CAP_H) / 24 if gap_h is not None else 0.0,
+    "names_jaccard": lambda _c, _g, a, b: names_jaccard(a, b),
+    "names_conflict": lambda _c, _g, a, b: names_conflict(a, b),
+    "numbers_shared": lambda _c, _g, a, b: 1.0 if a.numbers & b.numbers else 0.0,
+    "numbers_conflict": lambda _c, _g, a, b: numbers_conflict(a, b),
+    "title_words_jaccard": same_language(jaccard, lambda e: e.title_words),
+    "words_overlap": same_language(overlap, lambda e: e.words),
+    "cross_language": lambda _c, _g, a, b: 1.0 if is_cross_language(a, b) else 0.0,
+}
+
+
 def is_within_window(gap_h: float | None, model: SameEventModel) -> bool:
     return gap_h is None or gap_h <= model.window_h
 
@@ -132,7 +176,7 @@ def same_event_probability(
     """0 outside the event window; else the model's probability."""
     if not is_within_window(gap_h, model):
         return 0.0
-    return model.probability(pair_features(cosine, gap_h, a, b))
+    return model.pair_probability(cosine, gap_h, a, b)
 
 
 def is_same_event(

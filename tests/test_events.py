@@ -73,6 +73,28 @@ class TestDecision:
         assert same_event_probability(self.MODEL, 1.0, 49, e, e) == 0.0
         assert same_event_probability(self.MODEL, 1.0, 47, e, e) > 0.5
 
+    def test_pair_probability_is_the_probability_of_the_pair_features(self) -> None:
+        """The shortcut that computes only the weighed features gives the very float that the
+        full feature dictionary gives, for every feature weighed alone and all together, on
+        pairs that agree, conflict, cross languages and lack a time."""
+        texts = [
+            ("Lavrov meets Rubio over 3 ships", "Talks in Moscow."),
+            ("Wang meets Haddad over 5 ships", ""),
+            ("Rubio and Lavrov discuss 3 ships", "In Moscow, the ministers met."),
+            ("Лавров встретился с Рубио", "Переговоры в Москве о 3 кораблях."),
+            ("x", ""),
+        ]
+        evidence = [gather_evidence(title, summary) for title, summary in texts]
+        weights = {name: 0.5 + n / 7 for n, name in enumerate(FEATURES)}
+        models = [SameEventModel({name: w}, -1.0, 0.5, 48) for name, w in weights.items()]
+        models.append(SameEventModel(weights, -3.0, 0.5, 48))
+        pairs = [(a, b) for a in evidence for b in evidence]
+        for model in models:
+            for n, (a, b) in enumerate(pairs):
+                cosine, gap = (0.1, 0.55, 0.9)[n % 3], (None, 3.0, 120.0)[n % 3]
+                expected = model.probability(pair_features(cosine, gap, a, b))
+                assert model.pair_probability(cosine, gap, a, b) == expected
+
     def test_cosine_only_models_cut_at_the_threshold(self) -> None:
         """The fallback decides by the cosine at the threshold, inside each window."""
         models = cosine_only_models(0.6, 48, 168)

@@ -1,10 +1,12 @@
 """The processing stage's encoder in child processes: texts in, float32 vectors out.
 
 Each child loads the configured model once and encodes with one BLAS thread; a call's texts are
-split between the children by length. A child has its own GIL, so the tokenizer's pure Python
-and the matrix products run beside the stage's own Python (relevance, assignment, storage)
-instead of taking turns with it; and on 2 cores two one-thread children encode faster than one
-process with two BLAS threads, whose second thread spins while the tokenizer runs.
+cut into `PARTS_PER_CHILD` parts per child of about equal length, each child handed the next
+part when it answers (the one that gets less of the CPU beside the stage does less). A child
+has its own GIL, so the tokenizer's pure Python and the matrix products run beside the stage's
+own Python (relevance, assignment, storage) instead of taking turns with it; and on 2 cores two
+one-thread children encode faster than one process with two BLAS threads, whose second thread
+spins while the tokenizer runs.
 
 Children start with the first call (or `start()`, while warming up), never at construction, so
 a processor that only re-scores starts none. A child that dies (killed, out of memory) fails the
@@ -24,6 +26,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as connection_wait
 from multiprocessing.process import BaseProcess
 
 import numpy as np
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 START_TIMEOUT_S = 300.0  # loading a model; the multilingual USE takes about 2 s
 CLOSE_TIMEOUT_S = 5.0  # a child asked to stop, before it is terminated
 WARM_UP_TEXT = "warm-up"
+# A call's texts are cut into this many parts per child, handed out as the children answer.
+PARTS_PER_CHILD = 2
 
 
 class EncoderProcessError(MonitorError):
@@ -103,11 +108,18 @@ class ProcessEncoder:
     """An Embedder whose encoding runs in `processes` child processes (see the module)."""
 
     def __init__(
-        self, model: str, model_id: str, max_chars: int, processes: int = 2, batch_size: int = 64
+        self,
+        model: str,
+        model_id: str,
+        max_chars: int,
+        processes: int = 2,
+        batch_size: int = 64,
+        parts_per_child: int = PARTS_PER_CHILD,
     ) -> None:
         if processes < 1:
             raise ValueError("an encoder pool needs at least one process")
         self.model, self.batch_size = model, batch_size
+        self.parts_per_child = parts_per_child
         self.model_id, self.max_chars = model_id, max_chars
         self.children: list[Child | None] = [None] * processes
         self.dim = 0
@@ -121,21 +133,54 @@ class ProcessEncoder:
             self.start_missing()
 
     def embed(self, texts: Sequence[str]) -> Vectors:
+        """The texts' vectors, in order. The texts are cut into `parts_per_child` parts per
+        child, of about equal length, and each child is handed the next part as soon as it
+        answers: a child that gets less of the CPU (beside this process's own work) takes
+        fewer parts instead of keeping the other waiting. After a failure no part is handed
+        out; those in hand are still answered (a pipe carries one call at a time), then the
+        call fails."""
         with self.lock:
             self.start_missing()
             if not texts:
                 return np.zeros((0, self.dim), dtype=np.float32)
-            parts = split_by_length(texts, len(self.children), self.max_chars)
-            asked = [
-                (n, self.ask(n, list(texts[part])))
-                for n, part in enumerate(parts)
-                if part.stop > part.start
-            ]
-            replies = [self.answer(n, sent, len(texts[parts[n]])) for n, sent in asked]
+            parts = split_by_length(
+                texts, len(self.children) * self.parts_per_child, self.max_chars
+            )
+            parts = [part for part in parts if part.stop > part.start]
+            replies: list[Vectors | EncoderProcessError | None] = [None] * len(parts)
+            unsent = list(range(len(parts)))[::-1]  # popped from the end: in order
+            busy: dict[int, int] = {}  # child → the part it is encoding
+            failed = False
+            idle = list(range(len(self.children)))
+            while unsent or busy:
+                while idle and unsent and not failed:
+                    n, part = idle.pop(0), unsent.pop()
+                    if self.ask(n, list(texts[parts[part]])):
+                        busy[n] = part
+                    else:  # its pipe is gone: the child is dead
+                        replies[part] = self.answer(n, False, len(texts[parts[part]]))
+                        failed = True
+                if not busy:
+                    break
+                child_of = {self.conn_of(n): n for n in busy}
+                for conn in connection_wait(list(child_of)):
+                    n = child_of[conn]  # type: ignore[index]
+                    part = busy.pop(n)
+                    reply = self.answer(n, True, len(texts[parts[part]]))
+                    replies[part] = reply
+                    if isinstance(reply, BaseException):
+                        failed = True
+                    elif self.children[n] is not None:
+                        idle.append(n)
         failures = [reply for reply in replies if isinstance(reply, BaseException)]
         if failures:
             raise failures[0]
         return np.vstack(replies).astype(np.float32, copy=False)  # type: ignore[arg-type]
+
+    def conn_of(self, n: int) -> Connection:
+        child = self.children[n]
+        assert child is not None
+        return child.conn
 
     def close(self) -> None:
         """Stop every child (idempotent)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -79,6 +80,35 @@ class TestProcessEncoder:
         assert isinstance(raised.value.__cause__, AttributeError)
         assert encoder.embed(TEXTS).shape == (len(TEXTS), 512)
         assert live_pids(encoder) == before
+
+    def test_parts_go_to_the_child_that_is_free(self) -> None:
+        """A child held up (stopped for a while) keeps the one part it was handed; the other
+        child encodes all the others as it answers; the vectors come back in the texts' order."""
+        handed: list[int] = []
+
+        class Counting(ProcessEncoder):
+            def ask(self, n: int, texts: list[str]) -> bool:
+                handed.append(n)
+                return super().ask(n, texts)
+
+        texts = [f"{text} ({n})" for n in range(8) for text in TEXTS]
+        pool = Counting(
+            USE_MULTILINGUAL, USE_MULTILINGUAL, USE_MAX_CHARS, processes=2, parts_per_child=4
+        )
+        try:
+            pool.start()
+            held = live_pids(pool)[0]
+            os.kill(held, signal.SIGSTOP)
+            resume = threading.Timer(2.0, os.kill, (held, signal.SIGCONT))
+            resume.start()
+            try:
+                vectors = pool.embed(texts)
+            finally:
+                resume.join()
+            assert handed == [0, 1, 1, 1, 1, 1, 1, 1]
+            assert np.allclose(vectors, UniversalSentenceEncoder(threads=1).embed(texts), atol=1e-5)
+        finally:
+            pool.close()
 
     def test_close_stops_every_child(self) -> None:
         """After close no child process is left running; closing again does nothing."""

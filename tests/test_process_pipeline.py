@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import monitor.process
 from monitor.embed import USE_MAX_CHARS, USE_MULTILINGUAL
 from monitor.encoder_process import EncoderProcessError, ProcessEncoder
-from monitor.process import EncodedBatch, Processor
+from monitor.process import EncodedBatch, Processor, switch_interval
 from monitor.storage import migrate
 from monitor.storage.engine import open_engine
 from monitor.storage.schema import Article, Match, Story
@@ -132,8 +133,8 @@ class TestPipeline:
     def test_a_batch_claimed_ahead_is_given_back_when_stopping(
         self, sqlite_sessions: sessionmaker[Session], tagger: Tagger
     ) -> None:
-        """Stopping during a batch: that batch is stored, the one claimed ahead is released at
-        once (another worker takes it without waiting for the lease), no third is claimed."""
+        """Stopping during a batch: that batch is stored, those claimed ahead are released at
+        once (another worker takes them without waiting for the lease)."""
         scene, clock = new_scene(), [NOW]
         entries = round_entries(scene, [], NOW - timedelta(minutes=5))
         store_entries(sqlite_sessions, entries, NOW - timedelta(minutes=5))
@@ -148,7 +149,7 @@ class TestPipeline:
         self, sqlite_sessions: sessionmaker[Session], tagger: Tagger
     ) -> None:
         """A batch that fails keeps its lease (retried when it runs out, not at once); the
-        batch claimed ahead of it is released, so another worker processes it now."""
+        batches claimed ahead of it are released, so another worker processes them now."""
         scene, clock = new_scene(), [NOW]
         entries = round_entries(scene, [], NOW - timedelta(minutes=5))
         store_entries(sqlite_sessions, entries, NOW - timedelta(minutes=5))
@@ -233,3 +234,13 @@ def vars_of(processor: Processor) -> dict[str, object]:
         name: getattr(processor, name)
         for name in ("sessions", "tagger", "settings", "clock", "models", "index_dir")
     }
+
+
+class TestSwitchInterval:
+    def test_set_for_the_block_and_restored_after_it_even_on_an_error(self) -> None:
+        """The stage's shorter turns between threads last as long as the block."""
+        before = sys.getswitchinterval()
+        with pytest.raises(RuntimeError), switch_interval(before / 4):
+            assert sys.getswitchinterval() == pytest.approx(before / 4)
+            raise RuntimeError
+        assert sys.getswitchinterval() == before

@@ -12,6 +12,8 @@ generated articles, so the new articles find candidates among them. The window i
 before the clock starts (a service does it while warming up); its load time is printed apart.
 `--pipeline` claims and encodes the next batch on a thread while one is assigned and stored.
 `--profile K` runs the stage under cProfile and prints the K functions with the most own time.
+The CPU floor printed is the stage's CPU time (this process and the encoder processes) over the
+cores: no schedule of this work is shorter, so a stage far above it idles somewhere.
 """
 
 from __future__ import annotations
@@ -419,6 +421,12 @@ def main() -> None:
     print(
         f"stage CPU       : {cpu[0]:.2f} s in this process"
         + (f", {cpu[1]:.2f} s in the encoder processes" if children is not None else "")
+    )
+    cores = os.cpu_count() or 1
+    floor_s = sum(cpu) / cores
+    print(
+        f"CPU floor       : {floor_s:.2f} s (the stage's CPU time over {cores} cores: no run of "
+        f"this work can be shorter here); the stage took {stage_s / floor_s:.2f}x that"
     )
     ratio = (summary.articles / stage_s) / (args.articles / encoder_s)
     target = "0.85 at a 100k window" if args.window else "0.75 without a window"

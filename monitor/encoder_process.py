@@ -2,17 +2,18 @@
 
 Each child loads the configured model once and encodes with one BLAS thread; a call's texts are
 cut into `PARTS_PER_CHILD` parts per child of about equal length, each child handed the next
-part when it answers (the one that gets less of the CPU beside the stage does less). A child
-has its own GIL, so the tokenizer's pure Python and the matrix products run beside the stage's
-own Python (relevance, assignment, storage) instead of taking turns with it; and on 2 cores two
-one-thread children encode faster than one process with two BLAS threads, whose second thread
-spins while the tokenizer runs.
+part when it answers (the one that gets less of the CPU beside the stage does less), and
+calls queued behind it go out the same way (`submit`), so that a child does not idle between
+one batch and the next. A child has its own GIL, so the tokenizer's pure Python and the matrix
+products run beside the stage's own Python (relevance, assignment, storage) instead of taking
+turns with it; and on 2 cores two one-thread children encode faster than one process with two
+BLAS threads, whose second thread spins while the tokenizer runs.
 
 Children start with the first call (or `start()`, while warming up), never at construction, so
-a processor that only re-scores starts none. A child that dies (killed, out of memory) fails the
-call in hand with `EncoderProcessError` naming its exit code, and the next call starts a new
-one; an error raised while encoding fails the call and leaves the child running. `close()`
-stops them; they are daemons, so they end with this process too.
+a processor that only re-scores starts none. A child that dies (killed, out of memory) fails
+the call whose part it held with `EncoderProcessError` naming its exit code, and the next call
+starts a new one; an error raised while encoding fails the call and leaves the child running.
+`close()` stops them; they are daemons, so they end with this process too.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
+import os
 import threading
 import weakref
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as connection_wait
@@ -104,8 +108,36 @@ class Child:
         self.conn.close()
 
 
+@dataclass(slots=True, eq=False)
+class EncoderJob:
+    """One call's texts, cut into parts, and what has come back of them."""
+
+    texts: Sequence[str]
+    parts: list[slice]
+    future: Future[Vectors]
+    replies: list[Vectors | None]
+    sent: int = 0  # parts handed out so far, in order
+    in_hand: int = 0  # parts a child is encoding now
+    failure: EncoderProcessError | None = None
+
+    def wants_child(self) -> bool:
+        return self.failure is None and self.sent < len(self.parts)
+
+    def is_over(self) -> bool:
+        return self.in_hand == 0 and (self.failure is not None or self.sent == len(self.parts))
+
+    def count(self, part: int) -> int:
+        return int(self.parts[part].stop - self.parts[part].start)
+
+
 class ProcessEncoder:
-    """An Embedder whose encoding runs in `processes` child processes (see the module)."""
+    """An Embedder whose encoding runs in `processes` child processes (see the module).
+
+    Calls may come from several threads: `submit` queues a call and returns at once, and a
+    thread of this object's own (running while there is work) hands the parts of the queued
+    calls to the children in order, each child the next part as soon as it answers, so that
+    a child done with one call's last part starts on the next call's first instead of waiting
+    for the thread that asked for it."""
 
     def __init__(
         self,
@@ -123,59 +155,140 @@ class ProcessEncoder:
         self.model_id, self.max_chars = model_id, max_chars
         self.children: list[Child | None] = [None] * processes
         self.dim = 0
-        self.lock = threading.Lock()  # one call at a time: each child's pipe carries one
+        # Guards the children and the queue; each child's pipe carries one part at a time.
+        self.state = threading.Condition()
+        self.jobs: deque[EncoderJob] = deque()
+        self.busy: dict[int, tuple[EncoderJob, int]] = {}  # child → the job and part it holds
+        self.dispatching = False
+        self.wake_read, self.wake_write = os.pipe()  # a new call wakes the dispatching thread
         self.context = multiprocessing.get_context("spawn")  # no fork of a threaded process
         weakref.finalize(self, stop_children, self.children)  # an encoder dropped unclosed
+        weakref.finalize(self, close_fds, self.wake_read, self.wake_write)
 
     def start(self) -> None:
         """Start every child not running and wait until each has loaded the model."""
-        with self.lock:
+        with self.state:
             self.start_missing()
 
     def embed(self, texts: Sequence[str]) -> Vectors:
-        """The texts' vectors, in order. The texts are cut into `parts_per_child` parts per
-        child, of about equal length, and each child is handed the next part as soon as it
-        answers: a child that gets less of the CPU (beside this process's own work) takes
-        fewer parts instead of keeping the other waiting. After a failure no part is handed
-        out; those in hand are still answered (a pipe carries one call at a time), then the
-        call fails."""
-        with self.lock:
+        """The texts' vectors, in order (see `submit`)."""
+        return self.submit(texts).result()
+
+    def submit(self, texts: Sequence[str]) -> Future[Vectors]:
+        """Queue the texts for encoding; the future gives their vectors, in order. The texts
+        are cut into `parts_per_child` parts per child of about equal length. A child that
+        dies fails the call whose part it held with `EncoderProcessError` (after the call's
+        other parts in hand have come back: a pipe carries one part at a time), and the next
+        call starts a new child; a call cancelled before any part went out is dropped.
+        Starting the children (the first call, or one after a death) raises here."""
+        future: Future[Vectors] = Future()
+        with self.state:
             self.start_missing()
             if not texts:
-                return np.zeros((0, self.dim), dtype=np.float32)
+                future.set_result(np.zeros((0, self.dim), dtype=np.float32))
+                return future
             parts = split_by_length(
                 texts, len(self.children) * self.parts_per_child, self.max_chars
             )
             parts = [part for part in parts if part.stop > part.start]
-            replies: list[Vectors | EncoderProcessError | None] = [None] * len(parts)
-            unsent = list(range(len(parts)))[::-1]  # popped from the end: in order
-            busy: dict[int, int] = {}  # child → the part it is encoding
-            failed = False
-            idle = list(range(len(self.children)))
-            while unsent or busy:
-                while idle and unsent and not failed:
-                    n, part = idle.pop(0), unsent.pop()
-                    if self.ask(n, list(texts[parts[part]])):
-                        busy[n] = part
-                    else:  # its pipe is gone: the child is dead
-                        replies[part] = self.answer(n, False, len(texts[parts[part]]))
-                        failed = True
-                if not busy:
-                    break
-                child_of = {self.conn_of(n): n for n in busy}
-                for conn in connection_wait(list(child_of)):
-                    n = child_of[conn]  # type: ignore[index]
-                    part = busy.pop(n)
-                    reply = self.answer(n, True, len(texts[parts[part]]))
-                    replies[part] = reply
-                    if isinstance(reply, BaseException):
-                        failed = True
-                    elif self.children[n] is not None:
-                        idle.append(n)
-        failures = [reply for reply in replies if isinstance(reply, BaseException)]
-        if failures:
-            raise failures[0]
-        return np.vstack(replies).astype(np.float32, copy=False)  # type: ignore[arg-type]
+            self.jobs.append(EncoderJob(texts, parts, future, [None] * len(parts)))
+            if self.dispatching:
+                os.write(self.wake_write, b"\0")
+            else:
+                self.dispatching = True
+                threading.Thread(target=self.dispatch, name="encoder-dispatch", daemon=True).start()
+        return future
+
+    def dispatch(self) -> None:
+        """Hand out parts and collect answers until no call is left (the thread's life)."""
+        with self.state:
+            try:
+                while True:
+                    self.hand_out()
+                    self.settle()
+                    if not self.busy:
+                        if not any(job.wants_child() for job in self.jobs):
+                            break
+                        continue  # a child was started meanwhile: hand out again
+                    child_of = {self.conn_of(n): n for n in self.busy}
+                    self.state.release()
+                    try:
+                        ready = connection_wait([*child_of, self.wake_read])
+                    finally:
+                        self.state.acquire()
+                    for source in ready:
+                        if source == self.wake_read:
+                            os.read(self.wake_read, 4096)
+                        else:
+                            self.collect(child_of[source])  # type: ignore[index]
+            except BaseException as error:  # a defect here must not leave a caller waiting
+                self.abandon(error)
+                raise
+            finally:
+                self.dispatching = False
+                self.state.notify_all()
+
+    def hand_out(self) -> None:
+        """Give idle children the next parts of the queued calls, oldest call first."""
+        for job in list(self.jobs):
+            if not job.wants_child():
+                continue
+            if not job.future.running() and not job.future.set_running_or_notify_cancel():
+                self.jobs.remove(job)  # cancelled before it started
+                continue
+            if any(child is None for child in self.children) and not self.busy:
+                try:
+                    self.start_missing()  # children that died with an earlier call
+                except EncoderProcessError as error:
+                    job.failure = error
+                    continue
+            idle = [n for n, c in enumerate(self.children) if c is not None and n not in self.busy]
+            while idle and job.wants_child():
+                n, part = idle.pop(0), job.sent
+                job.sent += 1
+                if self.ask(n, list(job.texts[job.parts[part]])):
+                    self.busy[n] = (job, part)
+                    job.in_hand += 1
+                else:  # its pipe is gone: the child is dead
+                    failure = self.answer(n, False, job.count(part))
+                    assert isinstance(failure, EncoderProcessError)
+                    job.failure = failure
+            if job.wants_child():
+                return  # no child left idle: later calls wait their turn
+
+    def collect(self, n: int) -> None:
+        """Child n's answer, into the call it belongs to."""
+        job, part = self.busy.pop(n)
+        job.in_hand -= 1
+        reply = self.answer(n, True, job.count(part))
+        if isinstance(reply, EncoderProcessError):
+            job.failure = job.failure or reply
+        else:
+            job.replies[part] = reply
+
+    def settle(self) -> None:
+        """Give each call that is over its vectors or its error."""
+        for job in [job for job in self.jobs if job.is_over()]:
+            self.jobs.remove(job)
+            if job.failure is not None:
+                job.future.set_exception(job.failure)
+            else:
+                vectors = np.vstack(job.replies)  # type: ignore[arg-type]
+                job.future.set_result(vectors.astype(np.float32, copy=False))
+
+    def abandon(self, error: BaseException) -> None:
+        """Fail every queued call; stop the children that held parts (their answers would
+        reach the next call)."""
+        for job in self.jobs:
+            if job.future.running() or job.future.set_running_or_notify_cancel():
+                job.future.set_exception(error)
+        self.jobs.clear()
+        for n in list(self.busy):
+            child = self.children[n]
+            if child is not None:
+                child.stop()
+            self.children[n] = None
+        self.busy.clear()
 
     def conn_of(self, n: int) -> Connection:
         child = self.children[n]
@@ -183,8 +296,9 @@ class ProcessEncoder:
         return child.conn
 
     def close(self) -> None:
-        """Stop every child (idempotent)."""
-        with self.lock:
+        """Stop every child (idempotent), once the calls in hand are over."""
+        with self.state:
+            self.state.wait_for(lambda: not self.dispatching)
             stop_children(self.children)
 
     def start_missing(self) -> None:
@@ -264,6 +378,12 @@ class ProcessEncoder:
             f"the encoder process exited with code {code} while encoding {count} texts "
             "(a new one starts with the next call)"
         )
+
+
+def close_fds(*fds: int) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def stop_children(children: list[Child | None]) -> None:

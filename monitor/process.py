@@ -208,17 +208,16 @@ class Processor:
                     if self.stopping.is_set():  # claimed ahead, not started: give them back
                         break
                     pending, encoding = ahead[0]
-                    vectors = encoding.result()  # a failed one released its batch
+                    vectors = encoding.result()  # a failure: given back below with the rest
                     ahead.popleft()
                     self.claim_ahead(encoder, ahead)  # the encoder kept busy meanwhile
                     encoded = self.with_vectors(pending, vectors)
                     total = add_summaries(total, self.finish_batch(encoded))
             finally:
-                for pending, encoding in ahead:  # a failed encoding released its own batch
+                for pending, encoding in ahead:
                     encoding.cancel()
                     wait([encoding])
-                    if encoding.cancelled() or encoding.exception() is None:
-                        self.release(pending)
+                    self.release(pending)
         return total
 
     def claim_ahead(
@@ -226,12 +225,22 @@ class Processor:
         encoder: ThreadPoolExecutor,
         ahead: deque[tuple[list[PendingArticle], Future[Vectors]]],
     ) -> None:
-        """Claim batches and queue them for `encoder` until `batches_ahead` are claimed
-        ahead, or nothing is pending (or `stopping` is set)."""
+        """Claim batches and queue them for the encoder until `batches_ahead` are claimed
+        ahead, or nothing is pending (or `stopping` is set). Encoder processes take the queued
+        batches' texts themselves; an encoder in this process encodes them on `encoder`."""
         while len(ahead) < self.batches_ahead and not self.stopping.is_set():
             if not (pending := self.claim_batch()):
                 return
-            ahead.append((pending, encoder.submit(self.embed_batch, pending)))
+            texts = [embedding_text(a.title, a.summary) for a in pending]
+            if isinstance(self.encoder, ProcessEncoder):
+                try:
+                    encoding = self.encoder.submit(texts)
+                except EncoderProcessError:  # the children could not start
+                    self.release(pending)
+                    raise
+            else:
+                encoding = encoder.submit((self.encoder or self.tagger.embedder).embed, texts)
+            ahead.append((pending, encoding))
 
     def claim_batch(self) -> list[PendingArticle]:
         """Claim up to BATCH_ARTICLES unprocessed articles for this processor (empty: none)."""

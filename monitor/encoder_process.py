@@ -161,6 +161,7 @@ class ProcessEncoder:
         self.busy: dict[int, tuple[EncoderJob, int]] = {}  # child → the job and part it holds
         self.dispatching = False
         self.wake_read, self.wake_write = os.pipe()  # a new call wakes the dispatching thread
+        os.set_blocking(self.wake_write, False)  # a full pipe wakes it as well as one more byte
         self.context = multiprocessing.get_context("spawn")  # no fork of a threaded process
         weakref.finalize(self, stop_children, self.children)  # an encoder dropped unclosed
         weakref.finalize(self, close_fds, self.wake_read, self.wake_write)
@@ -193,7 +194,8 @@ class ProcessEncoder:
             parts = [part for part in parts if part.stop > part.start]
             self.jobs.append(EncoderJob(texts, parts, future, [None] * len(parts)))
             if self.dispatching:
-                os.write(self.wake_write, b"\0")
+                with contextlib.suppress(BlockingIOError):
+                    os.write(self.wake_write, b"\0")
             else:
                 self.dispatching = True
                 threading.Thread(target=self.dispatch, name="encoder-dispatch", daemon=True).start()

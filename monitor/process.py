@@ -55,7 +55,9 @@ BATCH_ARTICLES = 256
 # they answer. With the encoder's parts handed out as its processes answer
 # (monitor.encoder_process), 2,000 articles into a 100k window on 2 cores: stage 2.49 → 2.36 s
 # (medians of 9 and 6 interleaved runs of bench/process.py --window 100000), 2.56 → 2.52 s
-# (means of 4 interleaved pairs an hour later); a small gain, the machine's drift is larger.
+# (means of 4 interleaved pairs an hour later); then with the queued batches' parts going out
+# behind the current one's, 1.12x → 1.09x the CPU floor (2.68 → 2.62 s, four pairs): small
+# gains, the machine's drift is larger.
 BATCHES_AHEAD = 2
 SWITCH_INTERVAL_S = 0.0005
 Progress = Callable[[int, int], None]  # done, total

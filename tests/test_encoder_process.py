@@ -4,6 +4,7 @@ call works again; close stops every child."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -34,6 +35,32 @@ def encoder() -> Iterator[ProcessEncoder]:
 
 def live_pids(pool: ProcessEncoder) -> list[int]:
     return [c.process.pid for c in pool.children if c is not None and c.process.pid is not None]
+
+
+@contextlib.contextmanager
+def first_child_held(
+    parts_per_child: int, kind: type[ProcessEncoder] = ProcessEncoder
+) -> Iterator[tuple[ProcessEncoder, int]]:
+    """Two started children, the first stopped (SIGSTOP) until the block ends (or resumed, or
+    killed, inside it); the pool closed after."""
+    pool = kind(
+        USE_MULTILINGUAL,
+        USE_MULTILINGUAL,
+        USE_MAX_CHARS,
+        processes=2,
+        parts_per_child=parts_per_child,
+    )
+    try:
+        pool.start()
+        held = live_pids(pool)[0]
+        os.kill(held, signal.SIGSTOP)
+        try:
+            yield pool, held
+        finally:
+            if held in live_pids(pool):  # not killed (and reaped) inside the block
+                os.kill(held, signal.SIGCONT)
+    finally:
+        pool.close()
 
 
 @pytest.mark.slow
@@ -92,63 +119,39 @@ class TestProcessEncoder:
                 return super().ask(n, texts)
 
         texts = [f"{text} ({n})" for n in range(8) for text in TEXTS]
-        pool = Counting(
-            USE_MULTILINGUAL, USE_MULTILINGUAL, USE_MAX_CHARS, processes=2, parts_per_child=4
-        )
-        try:
-            pool.start()
-            held = live_pids(pool)[0]
-            os.kill(held, signal.SIGSTOP)
+        with first_child_held(4, Counting) as (pool, held):
             resume = threading.Timer(2.0, os.kill, (held, signal.SIGCONT))
             resume.start()
             try:
                 vectors = pool.embed(texts)
             finally:
                 resume.join()
-            assert handed == [0, 1, 1, 1, 1, 1, 1, 1]
-            assert np.allclose(vectors, UniversalSentenceEncoder(threads=1).embed(texts), atol=1e-5)
-        finally:
-            pool.close()
+        assert handed == [0, 1, 1, 1, 1, 1, 1, 1]
+        assert np.allclose(vectors, UniversalSentenceEncoder(threads=1).embed(texts), atol=1e-5)
 
     def test_a_queued_call_goes_on_while_an_earlier_one_waits_for_a_held_child(self) -> None:
         """Two calls queued while one child is held up: the free child encodes the rest of the
         first call and then the whole second, which is answered first; a third call cancelled
         before any part of it went out is dropped; all vectors in order."""
-        pool = ProcessEncoder(
-            USE_MULTILINGUAL, USE_MULTILINGUAL, USE_MAX_CHARS, processes=2, parts_per_child=2
-        )
         first, second = TEXTS * 2, [f"{text}!" for text in TEXTS]
-        try:
-            pool.start()
-            held = live_pids(pool)[0]
-            os.kill(held, signal.SIGSTOP)
-            try:
-                one = pool.submit(first)
-                two = pool.submit(second)
-                three = pool.submit(TEXTS)
-                assert three.cancel()
-                later = two.result(timeout=60)
-                assert not one.done()
-            finally:
-                os.kill(held, signal.SIGCONT)
+        with first_child_held(2) as (pool, held):
+            one = pool.submit(first)
+            two = pool.submit(second)
+            three = pool.submit(TEXTS)
+            assert three.cancel()
+            later = two.result(timeout=60)
+            assert not one.done()
+            os.kill(held, signal.SIGCONT)
             here = UniversalSentenceEncoder(threads=1)
             assert np.allclose(one.result(timeout=60), here.embed(first), atol=1e-5)
             assert np.allclose(later, here.embed(second), atol=1e-5)
             assert three.cancelled()
             assert pool.embed(TEXTS[:1]).shape == (1, 512)
-        finally:
-            pool.close()
 
     def test_a_child_killed_holding_a_part_fails_only_that_call(self) -> None:
         """The call whose part a killed child held fails with its exit code (once its other
         parts are back); a call queued behind it is encoded by the other child."""
-        pool = ProcessEncoder(
-            USE_MULTILINGUAL, USE_MULTILINGUAL, USE_MAX_CHARS, processes=2, parts_per_child=2
-        )
-        try:
-            pool.start()
-            held = live_pids(pool)[0]
-            os.kill(held, signal.SIGSTOP)
+        with first_child_held(2) as (pool, held):
             one = pool.submit(TEXTS * 2)
             two = pool.submit(TEXTS)
             assert two.result(timeout=60).shape == (len(TEXTS), 512)
@@ -157,8 +160,6 @@ class TestProcessEncoder:
                 one.result(timeout=60)
             assert pool.embed(TEXTS).shape == (len(TEXTS), 512)
             assert held not in live_pids(pool) and len(live_pids(pool)) == 2
-        finally:
-            pool.close()
 
     def test_close_stops_every_child(self) -> None:
         """After close no child process is left running; closing again does nothing."""

@@ -4,6 +4,7 @@ back when the run stops or fails; nothing is stored for an article another worke
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -18,7 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 import monitor.process
 from monitor.embed import USE_MAX_CHARS, USE_MULTILINGUAL
 from monitor.encoder_process import EncoderProcessError, ProcessEncoder
-from monitor.process import EncodedBatch, Processor, switch_interval
+from monitor.process import (
+    YOUNG_COLLECTION_OBJECTS,
+    EncodedBatch,
+    Processor,
+    switch_interval,
+    young_collections_every,
+)
 from monitor.storage import migrate
 from monitor.storage.engine import open_engine
 from monitor.storage.schema import Article, Match, Story
@@ -100,6 +107,14 @@ class StopsAfterOneBatch(Processor):
         done = super().finish_batch(encoded)
         self.stopping.set()
         return done
+
+
+class NotesCollectorThreshold(Processor):
+    thresholds: list[tuple[int, int, int]]
+
+    def finish_batch(self, encoded: EncodedBatch) -> ProcessSummary:
+        self.thresholds.append(gc.get_threshold())
+        return super().finish_batch(encoded)
 
 
 class FailsOnFirstBatch(Processor):
@@ -244,3 +259,27 @@ class TestSwitchInterval:
             assert sys.getswitchinterval() == pytest.approx(before / 4)
             raise RuntimeError
         assert sys.getswitchinterval() == before
+
+
+class TestYoungCollections:
+    def test_set_for_the_block_and_restored_after_it_even_on_an_error(self) -> None:
+        """Only the youngest generation's threshold changes, and only for the block."""
+        before = gc.get_threshold()
+        with pytest.raises(RuntimeError), young_collections_every(before[0] * 3 + 1):
+            assert gc.get_threshold() == (before[0] * 3 + 1, *before[1:])
+            raise RuntimeError
+        assert gc.get_threshold() == before
+
+    def test_batches_are_finished_under_it(
+        self, sqlite_sessions: sessionmaker[Session], tagger: Tagger
+    ) -> None:
+        scene = new_scene()
+        clock = [NOW]
+        store_entries(sqlite_sessions, round_entries(scene, [], NOW), NOW)
+        before = gc.get_threshold()
+        noting = NotesCollectorThreshold(**vars_of(stage(sqlite_sessions, tagger, scene, clock)))
+        noting.thresholds = []
+        assert noting.process_pending().articles > 0
+        assert noting.thresholds
+        assert {t[0] for t in noting.thresholds} == {YOUNG_COLLECTION_OBJECTS}
+        assert gc.get_threshold() == before

@@ -105,6 +105,8 @@ class TermMatcher:
         pattern = self.pattern_for(folded)
         if pattern is None:
             return []
+        if not pattern.groups:  # findall gives the whole matches, without a Match object each
+            return list(dict.fromkeys(pattern.findall(folded)))
         return list(dict.fromkeys([m.group(0) for m in pattern.finditer(folded)]))
 
     def sub(self, replacement: str, folded: str) -> str:
@@ -169,6 +171,12 @@ def text_words(folded: str) -> tuple[frozenset[str], frozenset[str]]:
 def word_beginnings(word: str) -> frozenset[str]:
     """A word's beginnings of at least SHORTEST_STEM characters, itself included."""
     return frozenset(word[:end] for end in range(SHORTEST_STEM, len(word) + 1))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def names_whole_word(names: re.Pattern[str], word: str) -> bool:
+    """Whether the folded word is one of the terms `names` matches. Cached: words recur."""
+    return names.fullmatch(fold_word(word)) is not None
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -243,7 +251,7 @@ class Gazetteer:
         common = {
             word
             for word in set(WORD.findall(text))
-            if word[0].islower() and names.fullmatch(fold_word(word))
+            if word[0].islower() and names_whole_word(names, word)
         }
         if not common:
             return text

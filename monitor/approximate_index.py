@@ -42,6 +42,11 @@ SCORE_QUERIES = 32  # queries re-scored together (bounds the gathered candidates
 # 2.2 s in candidates), and a batch's queries share many candidates. Bounds that copy to
 # CONVERT_QUERIES × fetch rows.
 CONVERT_QUERIES = 256
+# How many blocks of queries faiss's fast scan runs over the codes at once (its `qbs`, one
+# count a hex digit, as faiss takes it). Against faiss's own choice, 256 queries over a day of
+# 14,000 codes, one thread: 4.5 -> 3.6 ms a search, the same rows found (the estimates differ
+# in the last bits of a float32; 0x3333 was no faster, 0x44 a little slower).
+QUERY_BLOCKS = 0x4444
 HIDDEN_SHARE_TO_COMPACT = 0.125  # compact a day once this share of its rows is hidden
 GROWTH = 1.5
 MIN_CAPACITY = 1_024
@@ -107,7 +112,9 @@ class Codebook:
         index = self.empty_index()
         if len(codes):
             index.add_sa_codes(np.ascontiguousarray(codes))
-        return faiss.IndexPQFastScan(index)  # type: ignore[arg-type]  # stubs lack this overload
+        scan = faiss.IndexPQFastScan(index)  # type: ignore[arg-type]  # stubs lack this overload
+        scan.qbs = QUERY_BLOCKS
+        return scan
 
 
 def fitting_subquantizers(dim: int, wanted: int) -> int:

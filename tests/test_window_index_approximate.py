@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from monitor.approximate_index import QUERY_BLOCKS, Codebook
 from monitor.config import DEFAULT_APPROXIMATE_ABOVE
 from monitor.storage.vectors import VectorRows
 from monitor.vectors import normalise_rows
@@ -207,3 +208,20 @@ class TestCodesOnly:
         assert np.isin(narrowed.article_ids, allowed).all()
         with pytest.raises(ValueError, match="codes"):
             codes_only.save(Path("/nonexistent-never-written"))
+
+
+class TestFastScanSettings:
+    def test_the_query_blocks_find_the_rows_faiss_own_choice_finds(self) -> None:
+        """QUERY_BLOCKS only changes how the scan is scheduled: the same rows come back, in
+        the same order, with estimates equal to float32 rounding (many queries, and few)."""
+        rows, _ = ROWS_AND_CENTRES
+        codebook = Codebook.train(rows.vectors)
+        scan = codebook.scan_index(codebook.encode(rows.vectors))
+        assert scan.qbs == QUERY_BLOCKS
+        for queries in (QUERIES, QUERIES[:5]):
+            ours = scan.search(np.ascontiguousarray(queries, np.float32), 16)
+            scan.qbs = 0  # faiss chooses
+            theirs = scan.search(np.ascontiguousarray(queries, np.float32), 16)
+            scan.qbs = QUERY_BLOCKS
+            assert np.array_equal(ours[1], theirs[1])
+            np.testing.assert_allclose(ours[0], theirs[0], rtol=0, atol=1e-6)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import utc_now
+from monitor.collector import YOUNG_COLLECTION_OBJECTS, young_collections_every
 from monitor.config import Settings
 from monitor.errors import MonitorError, UnexpectedError
 from monitor.fetch import HostLimiter, Validators, describe_failure, fetch_feed, open_client
@@ -89,6 +90,12 @@ class Ingestor:
 
     async def run_cycle(
         self, only_url: str | None = None, on_progress: ProgressCallback | None = None
+    ) -> CycleSummary:
+        with young_collections_every(YOUNG_COLLECTION_OBJECTS):
+            return await self.run_due(only_url, on_progress)
+
+    async def run_due(
+        self, only_url: str | None, on_progress: ProgressCallback | None
     ) -> CycleSummary:
         started = time.monotonic()
         due = await self.in_db_thread(lambda: self.due_feeds(only_url))

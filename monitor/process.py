@@ -5,7 +5,6 @@ change."""
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import sys
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerts.outbox import feed_urls, raise_alerts
 from monitor.alerts.planning import MatchForAlerts
+from monitor.collector import YOUNG_COLLECTION_OBJECTS, young_collections_every
 from monitor.config import AlertSettings, StorySettings
 from monitor.embed import Embedder
 from monitor.encoder_process import EncoderProcessError, ProcessEncoder
@@ -61,27 +61,7 @@ BATCH_ARTICLES = 256
 # gains, the machine's drift is larger.
 BATCHES_AHEAD = 2
 SWITCH_INTERVAL_S = 0.0005
-# The cyclic garbage collector looks at the youngest objects every YOUNG_COLLECTION_OBJECTS
-# allocations while batches are processed, instead of every 700 (CPython's default): a batch
-# makes some hundred thousand short-lived containers (rows, evidence, matches) and at 700 the
-# collector ran about a hundred times per 2,000 articles, walking each survivor again. Measured
-# with the encoder out of the way (bench/process.py --window 100000, its vectors computed
-# before): this process's CPU 1.94-2.23 s at 700, 1.76-1.86 s at 5,000-100,000.
-YOUNG_COLLECTION_OBJECTS = 10_000
 Progress = Callable[[int, int], None]  # done, total
-
-
-@contextmanager
-def young_collections_every(allocations: int) -> Iterator[None]:
-    """The garbage collector's youngest generation is collected every `allocations` net
-    allocations of container objects meanwhile (gc.set_threshold; the older generations'
-    thresholds are kept)."""
-    before = gc.get_threshold()
-    gc.set_threshold(allocations, *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 @contextmanager
@@ -212,7 +192,7 @@ class Processor:
         With an encoder in child processes, this process's BLAS runs on one thread meanwhile
         (OpenBLAS's idle threads spin: beside the children they took 1.3 CPU-s of 3.6 per 2000
         articles, bench/process.py). The garbage collector looks at young objects less often
-        meanwhile (YOUNG_COLLECTION_OBJECTS)."""
+        meanwhile (monitor.collector)."""
         with young_collections_every(YOUNG_COLLECTION_OBJECTS):
             if isinstance(self.encoder, ProcessEncoder):
                 with one_blas_thread(), switch_interval(SWITCH_INTERVAL_S):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import hashlib
 import threading
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.collector import YOUNG_COLLECTION_OBJECTS
 from monitor.config import Settings
 from monitor.ingest import add_default_feeds_if_empty, document_digest, open_ingestor
 from monitor.loopback import FeedServer, Reply, item, rss
@@ -168,6 +170,28 @@ class TestBadInputsInOneCycle:
         assert not any("root:" in t for t in titles)
         assert all(len(t) < 200 for t in titles)
         assert undated.published_at == undated.first_seen_at
+
+    def test_a_cycle_runs_with_fewer_young_collections_and_restores_them(
+        self, feed_server: FeedServer, sessions: sessionmaker[Session], cycle_settings: Settings
+    ) -> None:
+        """While a cycle runs the collector's young threshold is monitor.collector's, after
+        it the one before."""
+        clock = Clock()
+        urls = serve_bad_inputs(feed_server)
+        store_feeds(sessions, [urls["good"], urls["koi8"]], clock)
+        before = gc.get_threshold()
+        seen: list[int] = []
+
+        async def run() -> CycleSummary:
+            async with open_ingestor(cycle_settings, sessions) as ingestor:
+                ingestor.clock = clock
+                return await ingestor.run_cycle(
+                    on_progress=lambda *_: seen.append(gc.get_threshold()[0])
+                )
+
+        assert asyncio.run(run()).feeds_due == 2
+        assert seen == [YOUNG_COLLECTION_OBJECTS] * 2
+        assert gc.get_threshold() == before
 
 
 class TestRepeatedCycles:

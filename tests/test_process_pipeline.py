@@ -17,15 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import monitor.process
+from monitor.collector import YOUNG_COLLECTION_OBJECTS
 from monitor.embed import USE_MAX_CHARS, USE_MULTILINGUAL
 from monitor.encoder_process import EncoderProcessError, ProcessEncoder
-from monitor.process import (
-    YOUNG_COLLECTION_OBJECTS,
-    EncodedBatch,
-    Processor,
-    switch_interval,
-    young_collections_every,
-)
+from monitor.process import EncodedBatch, Processor, switch_interval
 from monitor.storage import migrate
 from monitor.storage.engine import open_engine
 from monitor.storage.schema import Article, Match, Story
@@ -262,14 +257,6 @@ class TestSwitchInterval:
 
 
 class TestYoungCollections:
-    def test_set_for_the_block_and_restored_after_it_even_on_an_error(self) -> None:
-        """Only the youngest generation's threshold changes, and only for the block."""
-        before = gc.get_threshold()
-        with pytest.raises(RuntimeError), young_collections_every(before[0] * 3 + 1):
-            assert gc.get_threshold() == (before[0] * 3 + 1, *before[1:])
-            raise RuntimeError
-        assert gc.get_threshold() == before
-
     def test_batches_are_finished_under_it(
         self, sqlite_sessions: sessionmaker[Session], tagger: Tagger
     ) -> None:

@@ -7,10 +7,10 @@ survivor again each time, finding next to no garbage. While they run, it looks e
 YOUNG_COLLECTION_OBJECTS allocations instead; the older generations keep their thresholds.
 
 Measured: the processing stage at a 100k window with its encoding out of the way
-(bench/process.py --window 100000, vectors computed before), this process's CPU 1.94-2.23 s at
-700 against 1.76-1.86 s at 5,000-100,000 per 2,000 articles; a warm fetch cycle of 200 feeds
-(bench/ingest.py --vs-reader) 0.79-0.86 s at 700 against 0.75-0.79 s at 10,000, three
-interleaved pairs each.
+(bench/process.py --window 100000, vectors computed before), this process's CPU per 2,000
+articles 1.99-2.40 s at 700 against 1.71-1.85 s at 10,000 (four interleaved pairs; 5,000 to
+100,000 measured alike); a warm fetch cycle of 200 feeds (bench/ingest.py --vs-reader)
+0.79-0.86 s at 700 against 0.75-0.79 s at 10,000 (three interleaved pairs).
 """
 
 from __future__ import annotations

@@ -87,6 +87,11 @@ def match_record(article_id: int, relevance: Relevance, scorer_version: str) -> 
     )
 
 
+def batch_texts(pending: Sequence[PendingArticle]) -> list[str]:
+    """What is encoded for each article of a batch."""
+    return [embedding_text(a.title, a.summary) for a in pending]
+
+
 def stored_form(vectors: Vectors) -> tuple[list[bytes], Vectors]:
     """The bytes to store (encode_vector's form) and the vectors as they will read back
     (decode_vector's float16 round trip), converted once for the whole batch."""
@@ -236,7 +241,7 @@ class Processor:
         while len(ahead) < self.batches_ahead and not self.stopping.is_set():
             if not (pending := self.claim_batch()):
                 return
-            texts = [embedding_text(a.title, a.summary) for a in pending]
+            texts = batch_texts(pending)
             if isinstance(self.encoder, ProcessEncoder):
                 try:
                     encoding = self.encoder.submit(texts)
@@ -244,7 +249,7 @@ class Processor:
                     self.release(pending)
                     raise
             else:
-                encoding = encoder.submit((self.encoder or self.tagger.embedder).embed, texts)
+                encoding = encoder.submit(self.batch_encoder.embed, texts)
             ahead.append((pending, encoding))
 
     def claim_batch(self) -> list[PendingArticle]:
@@ -275,12 +280,16 @@ class Processor:
         """What needs no lock and no database (embed_batch, then with_vectors)."""
         return self.with_vectors(pending, self.embed_batch(pending))
 
+    @property
+    def batch_encoder(self) -> Embedder:
+        """What encodes the batches: the encoder processes if any, else the tagger's own."""
+        return self.encoder or self.tagger.embedder
+
     def embed_batch(self, pending: Sequence[PendingArticle]) -> Vectors:
         """The batch's vectors from the encoder. If the encoder's process fails, the batch is
         given back first (not the articles' fault: the next run takes them again at once)."""
-        encoder = self.encoder or self.tagger.embedder
         try:
-            return encoder.embed([embedding_text(a.title, a.summary) for a in pending])
+            return self.batch_encoder.embed(batch_texts(pending))
         except EncoderProcessError:
             self.release(pending)
             raise
